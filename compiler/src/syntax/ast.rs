@@ -1,0 +1,355 @@
+//! The abstract syntax tree of one `.seg` file.
+//!
+//! Every node keeps its span. Values are kept as written (bare or quoted) and are
+//! validated by `check`, not here: the AST records what the user wrote, so that `fmt`
+//! can print it back and the checker can point at the exact text.
+//! Spans never take part in equality: two trees are equal when they mean the same.
+
+use std::hash::{Hash, Hasher};
+
+use crate::diag::{FileId, Span};
+
+/// A name or value as written: a bare word (`web`, `app=web`, `203.0.113.0/24`) or a
+/// quoted string (`"shop.example.com"`, kept without its quotes, escapes resolved).
+#[derive(Debug, Clone)]
+pub struct Value {
+    pub text: String,
+    pub quoted: bool,
+    pub span: Span,
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+impl Eq for Value {}
+impl Hash for Value {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.text.hash(state)
+    }
+}
+
+/// A name that declares or refers to something (`web`, `dmz`, `http`).
+pub type Ident = Value;
+
+/// A reference to a segment, external or trust level: `web` or `std.prometheus`.
+#[derive(Debug, Clone)]
+pub struct Ref {
+    /// `true` for `std.NAME`.
+    pub std: bool,
+    pub name: Ident,
+    /// The whole reference, `std.` included.
+    pub span: Span,
+}
+
+impl PartialEq for Ref {
+    fn eq(&self, other: &Self) -> bool {
+        self.std == other.std && self.name == other.name
+    }
+}
+impl Eq for Ref {}
+
+impl Ref {
+    /// The reference as the user wrote it: `web` or `std.prometheus`.
+    pub fn display(&self) -> String {
+        if self.std {
+            format!("std.{}", self.name.text)
+        } else {
+            self.name.text.clone()
+        }
+    }
+}
+
+/// `SEGMENT:PORT`, the destination of an allow or the target of an expose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub target: Ref,
+    pub port: Ident,
+}
+
+/// The keyword that opens a property line inside a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Keyword {
+    // segment / external
+    Trust,
+    Select,
+    Account,
+    Port,
+    Service,
+    Unmeshed,
+    Cidr,
+    // allow / expose
+    Methods,
+    Paths,
+    Host,
+    Tls,
+    Source,
+    Auth,
+    // target
+    Ingress,
+    Mesh,
+    TrustDomain,
+    IdentitySuffix,
+    Controller,
+    Dns,
+}
+
+impl Keyword {
+    pub const ALL: &'static [Keyword] = &[
+        Keyword::Trust,
+        Keyword::Select,
+        Keyword::Account,
+        Keyword::Port,
+        Keyword::Service,
+        Keyword::Unmeshed,
+        Keyword::Cidr,
+        Keyword::Methods,
+        Keyword::Paths,
+        Keyword::Host,
+        Keyword::Tls,
+        Keyword::Source,
+        Keyword::Auth,
+        Keyword::Ingress,
+        Keyword::Mesh,
+        Keyword::TrustDomain,
+        Keyword::IdentitySuffix,
+        Keyword::Controller,
+        Keyword::Dns,
+    ];
+
+    /// The keyword as written in a `.seg` file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keyword::Trust => "trust",
+            Keyword::Select => "select",
+            Keyword::Account => "account",
+            Keyword::Port => "port",
+            Keyword::Service => "service",
+            Keyword::Unmeshed => "unmeshed",
+            Keyword::Cidr => "cidr",
+            Keyword::Methods => "methods",
+            Keyword::Paths => "paths",
+            Keyword::Host => "host",
+            Keyword::Tls => "tls",
+            Keyword::Source => "source",
+            Keyword::Auth => "auth",
+            Keyword::Ingress => "ingress",
+            Keyword::Mesh => "mesh",
+            Keyword::TrustDomain => "trust-domain",
+            Keyword::IdentitySuffix => "identity-suffix",
+            Keyword::Controller => "controller",
+            Keyword::Dns => "dns",
+        }
+    }
+
+    pub fn from_str(s: &str) -> Option<Keyword> {
+        Keyword::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+/// One property line in a block: `port http 8080/http`, `select app=web tier=frontend`,
+/// `unmeshed`. The grammar fixes which keywords a block admits and how many values
+/// each takes, so `values` always has the arity documented in docs/language.md.
+#[derive(Debug, Clone)]
+pub struct Property {
+    pub keyword: Keyword,
+    pub keyword_span: Span,
+    pub values: Vec<Value>,
+    /// The whole line, keyword to last value.
+    pub span: Span,
+}
+
+impl PartialEq for Property {
+    fn eq(&self, other: &Self) -> bool {
+        self.keyword == other.keyword && self.values == other.values
+    }
+}
+impl Eq for Property {}
+
+/// `{ ... }` after a declaration: its properties in source order, and the span of the
+/// closing brace (for `fmt` and for labels such as "this block has no `select`").
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub properties: Vec<Property>,
+    pub open: Span,
+    pub close: Span,
+}
+
+impl PartialEq for Block {
+    fn eq(&self, other: &Self) -> bool {
+        self.properties == other.properties
+    }
+}
+impl Eq for Block {}
+
+impl Block {
+    /// Every property with this keyword, in source order.
+    pub fn all(&self, keyword: Keyword) -> impl Iterator<Item = &Property> {
+        self.properties.iter().filter(move |p| p.keyword == keyword)
+    }
+
+    /// The first property with this keyword (duplicates are the checker's concern).
+    pub fn first(&self, keyword: Keyword) -> Option<&Property> {
+        self.all(keyword).next()
+    }
+}
+
+/// `import "std/k8s"` or `import "teams/payments.seg"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    pub path: Value,
+    pub span: Span,
+}
+
+/// `trust { ... }`: the user's levels, lowest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustBlock {
+    pub levels: Vec<LevelDecl>,
+    /// The `trust` keyword.
+    pub keyword_span: Span,
+    pub block_open: Span,
+    pub block_close: Span,
+}
+
+/// `restricted accepts internal requires mtls`.
+#[derive(Debug, Clone)]
+pub struct LevelDecl {
+    pub name: Ident,
+    /// `None` when the line has no `accepts` clause (the level then accepts itself and
+    /// every higher level).
+    pub accepts: Option<Accepts>,
+    /// `requires mtls`, `requires tls`: each requirement as written.
+    pub requires: Vec<Ident>,
+    /// `allows plaintext`: the span of the clause when present.
+    pub allows_plaintext: Option<Span>,
+    /// The whole line.
+    pub span: Span,
+}
+
+impl PartialEq for LevelDecl {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+            && self.accepts == other.accepts
+            && self.requires == other.requires
+            && self.allows_plaintext.is_some() == other.allows_plaintext.is_some()
+    }
+}
+impl Eq for LevelDecl {}
+
+/// `accepts internet, dmz, internal`.
+#[derive(Debug, Clone)]
+pub struct Accepts {
+    pub levels: Vec<Ident>,
+    /// From `accepts` to the last level.
+    pub span: Span,
+}
+
+impl PartialEq for Accepts {
+    fn eq(&self, other: &Self) -> bool {
+        self.levels == other.levels
+    }
+}
+impl Eq for Accepts {}
+
+/// `target prod { ingress nginx  mesh istio }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub name: Ident,
+    pub block: Block,
+    pub span: Span,
+}
+
+/// `segment web in shop { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub name: Ident,
+    pub namespace: Ident,
+    pub block: Block,
+    /// `segment NAME in NAMESPACE`, without the block.
+    pub header: Span,
+    pub span: Span,
+}
+
+/// `external stripe { ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct External {
+    pub name: Ident,
+    pub block: Block,
+    pub header: Span,
+    pub span: Span,
+}
+
+/// `allow SRC -> DST:PORT { methods ... paths ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allow {
+    pub source: Ref,
+    pub destination: Endpoint,
+    /// `None` when the allow has no `{ }` body.
+    pub block: Option<Block>,
+    /// `allow SRC -> DST:PORT`, without the block.
+    pub header: Span,
+    pub span: Span,
+}
+
+/// `expose SEG:PORT { host ... paths ... tls ... source ... auth url ... }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expose {
+    pub target: Endpoint,
+    pub block: Block,
+    pub header: Span,
+    pub span: Span,
+}
+
+/// `forbid A -> B` or, transitively, `forbid A ->* B`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forbid {
+    pub source: Ref,
+    pub destination: Ref,
+    pub transitive: bool,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    Import(Import),
+    Trust(TrustBlock),
+    Target(Target),
+    Segment(Segment),
+    External(External),
+    Allow(Allow),
+    Expose(Expose),
+    Forbid(Forbid),
+}
+
+impl Item {
+    pub fn span(&self) -> Span {
+        match self {
+            Item::Import(i) => i.span,
+            Item::Trust(t) => t.keyword_span.to(t.block_close),
+            Item::Target(t) => t.span,
+            Item::Segment(s) => s.span,
+            Item::External(e) => e.span,
+            Item::Allow(a) => a.span,
+            Item::Expose(e) => e.span,
+            Item::Forbid(f) => f.span,
+        }
+    }
+}
+
+/// A `// ...` comment: its text from the slashes to the end of the line (no newline).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Comment {
+    pub text: String,
+    pub span: Span,
+}
+
+/// One parsed file. `items` holds everything that parsed; the parser reports what did
+/// not as diagnostics and recovers at the next top-level keyword.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct File {
+    pub id: FileId,
+    pub items: Vec<Item>,
+    /// Every comment, in source order (for `fmt`; the compiler ignores them).
+    pub comments: Vec<Comment>,
+}
