@@ -101,8 +101,8 @@ pub struct Object {
     pub backend: Backend,
     pub api_version: String,
     pub kind: String,
-    /// Every object segc emits is namespaced.
-    pub namespace: String,
+    /// `None` for cluster-scoped kinds (Namespace); every other object is namespaced.
+    pub namespace: Option<String>,
     pub name: String,
     /// The whole object (apiVersion, kind, metadata, spec) in field order.
     pub body: serde_yaml::Value,
@@ -127,7 +127,7 @@ impl Object {
             backend,
             api_version: field(&["apiVersion"]),
             kind: field(&["kind"]),
-            namespace: field(&["metadata", "namespace"]),
+            namespace: Some(field(&["metadata", "namespace"])).filter(|ns| !ns.is_empty()),
             name: field(&["metadata", "name"]),
             body,
         }

@@ -14,6 +14,8 @@ use std::collections::BTreeMap;
 use crate::diag::Span;
 
 mod lower;
+#[cfg(test)]
+pub mod sample;
 pub use lower::lower;
 
 /// Index into [`Policy::segments`].
@@ -89,6 +91,8 @@ pub struct Segment {
     pub managed: bool,
     /// The trust level's name.
     pub trust: String,
+    /// Paths the kubelet probes (`probe http "/healthz"`), sorted by port then path.
+    pub probes: Vec<Probe>,
     /// The `segment NAME in NS` header.
     pub decl: Span,
 }
@@ -97,6 +101,14 @@ impl Segment {
     pub fn port(&self, name: &str) -> Option<&Port> {
         self.ports.iter().find(|p| p.name == name)
     }
+}
+
+/// Kubelet probes of one port: `probe http "/healthz" "/ready"`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Probe {
+    pub port: Port,
+    /// Sorted, deduplicated.
+    pub paths: Vec<PathMatch>,
 }
 
 /// Addresses outside the cluster.

@@ -78,6 +78,7 @@ pub enum Keyword {
     Port,
     Service,
     Unmeshed,
+    Probe,
     Cidr,
     // allow / expose
     Methods,
@@ -103,6 +104,7 @@ impl Keyword {
         Keyword::Port,
         Keyword::Service,
         Keyword::Unmeshed,
+        Keyword::Probe,
         Keyword::Cidr,
         Keyword::Methods,
         Keyword::Paths,
@@ -127,6 +129,7 @@ impl Keyword {
             Keyword::Port => "port",
             Keyword::Service => "service",
             Keyword::Unmeshed => "unmeshed",
+            Keyword::Probe => "probe",
             Keyword::Cidr => "cidr",
             Keyword::Methods => "methods",
             Keyword::Paths => "paths",

@@ -217,6 +217,7 @@ fn describe(rule: Rule) -> Option<&'static str> {
         Rule::kw_identity_suffix | Rule::prop_identity_suffix => "`identity-suffix`",
         Rule::kw_controller | Rule::prop_controller => "`controller`",
         Rule::kw_dns | Rule::prop_dns => "`dns`",
+        Rule::kw_probe | Rule::prop_probe => "`probe`",
         _ => return None,
     })
 }
@@ -450,6 +451,7 @@ fn property_keyword(rule: Rule) -> Keyword {
         Rule::prop_identity_suffix => Keyword::IdentitySuffix,
         Rule::prop_controller => Keyword::Controller,
         Rule::prop_dns => Keyword::Dns,
+        Rule::prop_probe => Keyword::Probe,
         rule => unreachable!("grammar: {rule:?} is not a property"),
     }
 }
