@@ -11,6 +11,7 @@ pub mod ast;
 mod lexical;
 mod load;
 mod parser;
+pub mod format;
 
 pub use lexical::{scan, Lexical};
 pub use load::{decode, MAX_SOURCE_BYTES};

@@ -251,9 +251,12 @@ struct Builder {
 }
 
 impl Builder {
+    /// The pair's span, ending at its last token: pest lets a rule that ends in a
+    /// failed optional (`allow_block?`) swallow the whitespace and comments it skipped.
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
-        let s = pair.as_span();
-        Span::new(self.file, self.base + s.start()..self.base + s.end())
+        let start = pair.as_span().start();
+        let end = last_token_end(pair);
+        Span::new(self.file, self.base + start..self.base + end)
     }
 
     fn item(&self, pair: Pair<'_, Rule>) -> Item {
@@ -430,6 +433,18 @@ impl Builder {
     }
 }
 
+fn last_token_end(pair: &Pair<'_, Rule>) -> usize {
+    // Atomic rules never hold trivia; a string's last inner token stops before the
+    // closing quote.
+    if matches!(pair.as_rule(), Rule::string | Rule::bare | Rule::reference | Rule::ident) {
+        return pair.as_span().end();
+    }
+    match pair.clone().into_inner().last() {
+        Some(last) => last_token_end(&last),
+        None => pair.as_span().end(),
+    }
+}
+
 fn property_keyword(rule: Rule) -> Keyword {
     match rule {
         Rule::prop_trust => Keyword::Trust,
@@ -469,4 +484,70 @@ fn unescape(raw: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Origin;
+
+    fn parse_text(text: &str) -> (File, Vec<Diagnostic>, SourceMap) {
+        let mut sources = SourceMap::new();
+        let id = sources.add("t.seg", Origin::Stdin, text.to_string());
+        let (file, diags) = parse(&sources, id);
+        (file, diags, sources)
+    }
+
+    #[test]
+    fn spans_cover_exactly_the_written_text() {
+        let (file, diags, sources) = parse_text("expose web:http { host \"a.example\" }\nallow a -> b:c   // x\n\n");
+        assert!(diags.is_empty());
+        let Item::Expose(expose) = &file.items[0] else { panic!() };
+        assert_eq!(sources.snippet(expose.block.properties[0].values[0].span), "\"a.example\"");
+        assert_eq!(sources.snippet(file.items[1].span()), "allow a -> b:c");
+    }
+
+    #[test]
+    fn values_lists_stop_at_the_next_keyword_and_newlines_do_not_matter() {
+        let (file, diags, _) = parse_text("segment a in b { select app=a tier=x\n account svc port http\n 80/http }");
+        assert!(diags.is_empty(), "{diags:?}");
+        let Item::Segment(seg) = &file.items[0] else { panic!() };
+        let texts: Vec<Vec<&str>> =
+            seg.block.properties.iter().map(|p| p.values.iter().map(|v| v.text.as_str()).collect()).collect();
+        assert_eq!(texts, vec![vec!["app=a", "tier=x"], vec!["svc"], vec!["http", "80/http"]]);
+    }
+
+    #[test]
+    fn every_error_is_reported_and_parsing_resumes() {
+        let (file, diags, _) = parse_text("segment a in b { selct x }\nallow a => b:c\nforbid a -> b\n");
+        assert_eq!(diags.len(), 2, "{diags:?}");
+        assert!(diags.iter().all(|d| d.code == Code::E0101));
+        assert_eq!(file.items.len(), 1, "the forbid still parses");
+        assert_eq!(diags[0].help.as_deref(), Some("did you mean `select`?"));
+    }
+
+    #[test]
+    fn a_missing_brace_does_not_swallow_the_next_declaration() {
+        let (file, diags, _) = parse_text("segment a in b { trust x\nsegment c in d { trust y }\n");
+        assert_eq!(diags.len(), 1);
+        assert!(diags[0].message.contains("found `segment`"), "{}", diags[0].message);
+        assert_eq!(file.items.len(), 1);
+    }
+
+    #[test]
+    fn junk_never_panics_and_is_linear() {
+        let junk: String = (0..200_000u32).map(|i| char::from(b" {}\"/:x\n-=>*"[(i % 12) as usize])).collect();
+        let (_, diags, _) = parse_text(&junk);
+        assert!(!diags.is_empty());
+    }
+
+    #[test]
+    fn the_std_prefix_is_part_of_a_reference() {
+        let (file, diags, _) = parse_text("allow std.prometheus -> api:metrics");
+        assert!(diags.is_empty());
+        let Item::Allow(allow) = &file.items[0] else { panic!() };
+        assert!(allow.source.std);
+        assert_eq!(allow.source.name.text, "prometheus");
+        assert_eq!(allow.source.display(), "std.prometheus");
+    }
 }
