@@ -14,3 +14,4 @@ pub mod diag;
 pub mod syntax;
 pub mod ir;
 pub mod backends;
+pub mod emit;

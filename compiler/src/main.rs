@@ -1,9 +1,9 @@
+//! The `segc` binary: everything is in the library's `cli` module.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
 fn main() {
-    let path = std::env::args().nth(1).unwrap();
-    let mut sm = segc::diag::SourceMap::new();
-    let text = std::fs::read_to_string(&path).unwrap();
-    let id = sm.add(path.clone(), segc::diag::Origin::User(path.into()), text);
-    let (file, diags) = segc::syntax::parse(&sm, id);
-    println!("{} items, {} comments", file.items.len(), file.comments.len());
-    print!("{}", segc::diag::render_all(&sm, &diags, segc::diag::ColorChoice::Never));
+    let cli = segc::cli::Cli::parse();
+    std::process::exit(segc::cli::run(cli) as i32);
 }

@@ -1,0 +1,155 @@
+//! The command line: parses arguments, runs the library, renders diagnostics, and maps
+//! outcomes to exit codes.
+//!
+//! Takes: arguments and the file system.
+//! Gives: output on stdout/stderr and an [`ExitStatus`].
+//! Must not: contain compiler logic: every decision about a policy belongs to the
+//! library phases; this module only wires them to the terminal.
+
+mod build;
+mod check;
+mod fmt;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diag::{self, ColorChoice, Diagnostic, SourceMap};
+
+/// segc: one `.seg` policy to consistent ingress, NetworkPolicy and mesh policy.
+#[derive(Debug, Parser)]
+#[command(name = "segc", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// When to colour diagnostics.
+    #[arg(long, value_enum, default_value_t = Color::Auto, global = true)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check policies and report every error and warning.
+    Check(CheckArgs),
+    /// Rewrite policies in the canonical form.
+    Fmt(FmtArgs),
+    /// Compile a policy to Kubernetes manifests.
+    Build(BuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The `.seg` files to check (each with its imports).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// The `.seg` files to format in place; `-` reads standard input and writes the
+    /// result to standard output.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Change nothing; exit 1 naming every file that is not in canonical form.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The root `.seg` file.
+    pub file: PathBuf,
+    /// The target to build (required when the policy declares several).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The output directory: one file per object.
+    #[arg(short = 'o', long = "out", value_name = "DIR", required_unless_present = "stdout", conflicts_with = "stdout")]
+    pub out: Option<PathBuf>,
+    /// Print one multi-document YAML stream instead of writing files.
+    #[arg(long)]
+    pub stdout: bool,
+    /// Write nothing; exit 1 listing every missing, stale or extra generated file in DIR.
+    #[arg(long, requires = "out")]
+    pub check: bool,
+}
+
+/// How a run ended, as an exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything is fine (warnings allowed unless denied).
+    Success = 0,
+    /// The input has errors, or `--check` found differences.
+    Failure = 1,
+    /// Usage or I/O error: segc could not do what was asked.
+    Error = 2,
+}
+
+impl ExitStatus {
+    fn worst(self, other: ExitStatus) -> ExitStatus {
+        if (other as i32) > (self as i32) {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitStatus {
+    let color = color_choice(cli.color);
+    match cli.command {
+        Command::Check(args) => check::run(&args, color),
+        Command::Fmt(args) => fmt::run(&args, color),
+        Command::Build(args) => build::run(&args, color),
+    }
+}
+
+fn color_choice(color: Color) -> ColorChoice {
+    match color {
+        Color::Always => ColorChoice::Always,
+        Color::Never => ColorChoice::Never,
+        Color::Auto => {
+            if std::env::var_os("NO_COLOR").is_some() || !std::io::stderr().is_terminal() {
+                ColorChoice::Never
+            } else {
+                ColorChoice::Always
+            }
+        }
+    }
+}
+
+/// Prints diagnostics to stderr and a one-line summary when there are any.
+fn report(sources: &SourceMap, diagnostics: &[Diagnostic], color: ColorChoice, what: &str) {
+    if diagnostics.is_empty() {
+        return;
+    }
+    eprint!("{}", diag::render_all(sources, diagnostics, color));
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let warnings = diagnostics.len() - errors;
+    eprintln!("{what}: {}, {}", plural(errors, "error"), plural(warnings, "warning"));
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// An error that is not about the policy (a file that cannot be read, a bad argument).
+fn usage_error(message: impl std::fmt::Display) -> ExitStatus {
+    eprintln!("error: {message}");
+    ExitStatus::Error
+}
