@@ -1,7 +1,411 @@
-//! (being written)
-use super::Object;
-use crate::ir::Policy;
+//! The Kubernetes NetworkPolicy layer: the policy's allowed connections at L4.
+//!
+//! Takes: a lowered [`Policy`].
+//! Gives: `networking.k8s.io/v1` NetworkPolicy objects, only in the managed namespaces:
+//! - `default-deny` per namespace: every pod isolated for ingress and egress;
+//! - `allow-dns` per namespace (unless the target says `dns off`): every pod may query the
+//!   cluster DNS on the DNS segment's ports;
+//! - `<segment>-ingress` per managed segment that receives anything: one rule per source
+//!   (the callers of its edges, the ingress controller for its exposures);
+//! - `<segment>-egress` per managed segment that calls anything: one rule per destination.
+//!
+//! Must not: write into a namespace it does not manage (the standard library's), allow
+//! anything wider than declared (no empty `from`/`to`, no rule without ports, no named
+//! ports, no Service ports), or depend on anything but the policy's sorted order.
+//!
+//! Every rule is assembled first as plain data (`Rules`: peer → ports, both sorted
+//! sets) in one pass over the edges and exposures, then rendered; the Kubernetes types
+//! appear only in the rendering functions.
 
-pub fn emit(_policy: &Policy) -> Vec<Object> {
-    Vec::new()
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
+    NetworkPolicyPort, NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::{metadata, object_name, Backend, Object};
+use crate::ir::{Destination, ExternalId, MeshKind, Policy, Port, Segment, SegmentId};
+
+/// The label the API server sets on every namespace (Kubernetes ≥ 1.21) to its own name.
+/// Peers select namespaces by it, so a peer can never match a namespace merely because
+/// someone copied a label onto it.
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+/// Linkerd's proxy inbound port (`proxy.ports.inbound`, default 4143). Between two
+/// meshed pods Linkerd replaces the destination port with this one on the wire, so a
+/// policy that lists only the application port would drop all meshed traffic.
+const LINKERD_INBOUND_PORT: u16 = 4143;
+
+/// `0.0.0.0/0` and `::/0`: an exposure without a source allowlist admits any client.
+const ANYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
+
+/// The name of the per-namespace isolation policy.
+pub const DEFAULT_DENY: &str = "default-deny";
+/// The name of the per-namespace DNS policy.
+pub const ALLOW_DNS: &str = "allow-dns";
+
+/// One end of a connection as NetworkPolicy can name it. The order (segments by name,
+/// then externals, namespaces, CIDRs) is the order of rules in a policy.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer {
+    /// The segment's pods: its namespace AND its selector, in one peer.
+    Segment(SegmentId),
+    /// Every address of an external, one ipBlock per CIDR.
+    External(ExternalId),
+    /// Every pod of a namespace (callers of a managed DNS segment).
+    Namespace(String),
+    /// Clients outside the cluster (callers of a managed ingress controller).
+    Cidr(String),
 }
+
+/// A port as NetworkPolicy matches it: number and transport. Ordered by number first,
+/// so ports read in numeric order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct L4Port {
+    number: u16,
+    transport: &'static str,
+}
+
+impl L4Port {
+    fn of(port: &Port) -> L4Port {
+        L4Port {
+            number: port.number,
+            transport: port.protocol.transport(),
+        }
+    }
+
+    fn tcp(number: u16) -> L4Port {
+        L4Port {
+            number,
+            transport: "TCP",
+        }
+    }
+}
+
+/// The rules of one direction of one segment: who (or whom) on which ports.
+type Rules = BTreeMap<Peer, BTreeSet<L4Port>>;
+
+/// Every NetworkPolicy of the policy, sorted by (namespace, name).
+pub fn emit(policy: &Policy) -> Vec<Object> {
+    let managed: BTreeSet<&str> = policy
+        .managed_namespaces
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let (inbound, outbound) = connections(policy);
+
+    let mut objects = Vec::new();
+    for namespace in &policy.managed_namespaces {
+        objects.push(Object::new(
+            Backend::NetworkPolicy,
+            &default_deny(namespace),
+        ));
+        if let Some(dns) = allow_dns(policy, namespace) {
+            objects.push(Object::new(Backend::NetworkPolicy, &dns));
+        }
+    }
+    for (id, segment) in policy.managed_segments() {
+        // A managed segment lives in a managed namespace by construction; checking again
+        // keeps the promise "nothing outside the managed namespaces" local to this file.
+        if !managed.contains(segment.namespace.as_str()) {
+            continue;
+        }
+        if let Some(rules) = inbound.get(&id) {
+            if let Some(np) = ingress_policy(policy, segment, rules) {
+                objects.push(Object::new(Backend::NetworkPolicy, &np));
+            }
+        }
+        if let Some(rules) = outbound.get(&id) {
+            if let Some(np) = egress_policy(policy, segment, rules) {
+                objects.push(Object::new(Backend::NetworkPolicy, &np));
+            }
+        }
+    }
+    objects.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    objects
+}
+
+/// Every allowed connection, from both ends: (what each segment accepts, what each
+/// segment may call). One pass over edges and exposures; unmanaged segments get entries
+/// too, and [`emit`] simply never renders them.
+fn connections(policy: &Policy) -> (BTreeMap<SegmentId, Rules>, BTreeMap<SegmentId, Rules>) {
+    let mut inbound: BTreeMap<SegmentId, Rules> = BTreeMap::new();
+    let mut outbound: BTreeMap<SegmentId, Rules> = BTreeMap::new();
+    let add =
+        |map: &mut BTreeMap<SegmentId, Rules>, at: SegmentId, peer: Peer, ports: &[L4Port]| {
+            map.entry(at)
+                .or_default()
+                .entry(peer)
+                .or_default()
+                .extend(ports.iter().copied());
+        };
+
+    for edge in &policy.edges {
+        match edge.destination {
+            Destination::Segment(dest) => {
+                let ports = wire_ports(policy, edge.source, dest, &edge.port);
+                add(&mut inbound, dest, Peer::Segment(edge.source), &ports);
+                add(&mut outbound, edge.source, Peer::Segment(dest), &ports);
+            }
+            Destination::External(ext) => {
+                add(
+                    &mut outbound,
+                    edge.source,
+                    Peer::External(ext),
+                    &[L4Port::of(&edge.port)],
+                );
+            }
+        }
+    }
+
+    // An exposure is a connection from the ingress controller's pods to the segment's
+    // pods on the exposed port, and from the clients to the controller.
+    let controller = policy.target.controller;
+    let mut clients: BTreeSet<&str> = BTreeSet::new();
+    for exposure in &policy.exposures {
+        let ports = wire_ports(policy, controller, exposure.segment, &exposure.port);
+        add(
+            &mut inbound,
+            exposure.segment,
+            Peer::Segment(controller),
+            &ports,
+        );
+        add(
+            &mut outbound,
+            controller,
+            Peer::Segment(exposure.segment),
+            &ports,
+        );
+        if exposure.sources.is_empty() {
+            clients.extend(ANYWHERE);
+        } else {
+            clients.extend(exposure.sources.iter().map(String::as_str));
+        }
+    }
+    // Any client at all makes a narrower allowlist of another exposure redundant.
+    if clients.contains(ANYWHERE[0]) {
+        clients = ANYWHERE.into_iter().collect();
+    }
+    // Only a managed controller is ever rendered; its pods then need the clients'
+    // traffic on every port it declares (which port serves which host is the
+    // controller's business, not the policy's).
+    let controller_ports: Vec<L4Port> = policy.controller().ports.iter().map(L4Port::of).collect();
+    for cidr in clients {
+        add(
+            &mut inbound,
+            controller,
+            Peer::Cidr(cidr.to_string()),
+            &controller_ports,
+        );
+    }
+
+    // A managed DNS segment must answer every pod that `allow-dns` lets query it.
+    if let Some(dns) = policy.target.dns {
+        let dns_ports: Vec<L4Port> = policy.segment(dns).ports.iter().map(L4Port::of).collect();
+        for namespace in &policy.managed_namespaces {
+            add(
+                &mut inbound,
+                dns,
+                Peer::Namespace(namespace.clone()),
+                &dns_ports,
+            );
+        }
+    }
+
+    (inbound, outbound)
+}
+
+/// The destination ports a connection from `source` to `dest` on `port` carries on the
+/// wire: the pod's port, and under Linkerd also the proxy's inbound port when both ends
+/// are meshed (Linkerd rewrites the destination port between meshed pods).
+fn wire_ports(policy: &Policy, source: SegmentId, dest: SegmentId, port: &Port) -> Vec<L4Port> {
+    let mut ports = vec![L4Port::of(port)];
+    if policy.target.mesh == MeshKind::Linkerd
+        && policy.segment(source).meshed
+        && policy.segment(dest).meshed
+    {
+        ports.push(L4Port::tcp(LINKERD_INBOUND_PORT));
+    }
+    ports
+}
+
+/// Isolates every pod of the namespace in both directions: with no rules, only what
+/// other policies allow gets through.
+fn default_deny(namespace: &str) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: metadata(DEFAULT_DENY, namespace),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(policy_types(&["Ingress", "Egress"])),
+            ..NetworkPolicySpec::default()
+        }),
+    }
+}
+
+/// Lets every pod of the namespace query the cluster DNS: one peer (the DNS namespace
+/// AND the DNS pods) on every port of the DNS segment (`std.dns`: UDP 53 and TCP 53,
+/// TCP being needed for truncated answers). `None` when the target turned DNS off, or
+/// when the DNS segment declares no ports (a rule without ports would open every port).
+fn allow_dns(policy: &Policy, namespace: &str) -> Option<NetworkPolicy> {
+    let dns = policy.segment(policy.target.dns?);
+    let ports: BTreeSet<L4Port> = dns.ports.iter().map(L4Port::of).collect();
+    if ports.is_empty() {
+        return None;
+    }
+    Some(NetworkPolicy {
+        metadata: metadata(ALLOW_DNS, namespace),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            policy_types: Some(policy_types(&["Egress"])),
+            egress: Some(vec![NetworkPolicyEgressRule {
+                to: Some(vec![segment_peer(dns)]),
+                ports: Some(render_ports(&ports)),
+            }]),
+            ..NetworkPolicySpec::default()
+        }),
+    })
+}
+
+/// `<slug>-ingress`: the segment's pods accept each source on its ports. `None` when no
+/// rule survives rendering (a policy without rules would only repeat `default-deny`).
+fn ingress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
+    let ingress: Vec<NetworkPolicyIngressRule> = rendered_rules(policy, rules)
+        .map(|(peers, ports)| NetworkPolicyIngressRule {
+            from: Some(peers),
+            ports: Some(ports),
+        })
+        .collect();
+    if ingress.is_empty() {
+        return None;
+    }
+    Some(NetworkPolicy {
+        metadata: metadata(
+            object_name(&[&segment.slug, "ingress"]),
+            segment.namespace.clone(),
+        ),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector(&segment.selector)),
+            policy_types: Some(policy_types(&["Ingress"])),
+            ingress: Some(ingress),
+            ..NetworkPolicySpec::default()
+        }),
+    })
+}
+
+/// `<slug>-egress`: the segment's pods may call each destination on its ports.
+fn egress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
+    let egress: Vec<NetworkPolicyEgressRule> = rendered_rules(policy, rules)
+        .map(|(peers, ports)| NetworkPolicyEgressRule {
+            to: Some(peers),
+            ports: Some(ports),
+        })
+        .collect();
+    if egress.is_empty() {
+        return None;
+    }
+    Some(NetworkPolicy {
+        metadata: metadata(
+            object_name(&[&segment.slug, "egress"]),
+            segment.namespace.clone(),
+        ),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(selector(&segment.selector)),
+            policy_types: Some(policy_types(&["Egress"])),
+            egress: Some(egress),
+            ..NetworkPolicySpec::default()
+        }),
+    })
+}
+
+/// One (peers, ports) pair per peer of `rules`, in order, leaving out any whose peers or
+/// ports would render empty: an empty `from`/`to` or `ports` means "all" to Kubernetes.
+fn rendered_rules<'a>(
+    policy: &'a Policy,
+    rules: &'a Rules,
+) -> impl Iterator<Item = (Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>)> + 'a {
+    rules.iter().filter_map(move |(peer, ports)| {
+        let peers = render_peer(policy, peer);
+        (!peers.is_empty() && !ports.is_empty()).then(|| (peers, render_ports(ports)))
+    })
+}
+
+fn render_peer(policy: &Policy, peer: &Peer) -> Vec<NetworkPolicyPeer> {
+    match peer {
+        Peer::Segment(id) => vec![segment_peer(policy.segment(*id))],
+        Peer::External(id) => policy
+            .external(*id)
+            .cidrs
+            .iter()
+            .map(|cidr| cidr_peer(cidr))
+            .collect(),
+        Peer::Namespace(namespace) => vec![NetworkPolicyPeer {
+            namespace_selector: Some(namespace_selector(namespace)),
+            // Every pod of the namespace, on purpose; written out so a reviewer sees it.
+            pod_selector: Some(LabelSelector::default()),
+            ..NetworkPolicyPeer::default()
+        }],
+        Peer::Cidr(cidr) => vec![cidr_peer(cidr)],
+    }
+}
+
+/// The segment's pods and nothing else: namespace AND pods in ONE peer (two peers would
+/// mean namespace OR pods). The namespace is named even when it is the policy's own, so
+/// the peer reads the same wherever it appears.
+fn segment_peer(segment: &Segment) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        namespace_selector: Some(namespace_selector(&segment.namespace)),
+        pod_selector: Some(selector(&segment.selector)),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn cidr_peer(cidr: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer {
+        ip_block: Some(IPBlock {
+            cidr: cidr.to_string(),
+            except: None,
+        }),
+        ..NetworkPolicyPeer::default()
+    }
+}
+
+fn namespace_selector(namespace: &str) -> LabelSelector {
+    LabelSelector {
+        match_labels: Some(
+            [(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string())]
+                .into_iter()
+                .collect(),
+        ),
+        ..LabelSelector::default()
+    }
+}
+
+fn selector(labels: &BTreeMap<String, String>) -> LabelSelector {
+    LabelSelector {
+        match_labels: (!labels.is_empty()).then(|| labels.clone()),
+        ..LabelSelector::default()
+    }
+}
+
+/// Numbered ports with their transport, in the set's (numeric) order: never a name,
+/// which would resolve against whatever the pod spec says today.
+fn render_ports(ports: &BTreeSet<L4Port>) -> Vec<NetworkPolicyPort> {
+    ports
+        .iter()
+        .map(|p| NetworkPolicyPort {
+            port: Some(IntOrString::Int(i32::from(p.number))),
+            protocol: Some(p.transport.to_string()),
+            end_port: None,
+        })
+        .collect()
+}
+
+fn policy_types(types: &[&str]) -> Vec<String> {
+    types.iter().map(|t| t.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests;
