@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::ir::{IngressKind, MeshKind, Policy};
 
+mod exposure;
 pub mod istio;
 pub mod linkerd;
 mod names;
@@ -92,7 +93,10 @@ impl fmt::Display for Backend {
 
 /// Every object of every backend the policy's target selects.
 pub fn emit_all(policy: &Policy) -> Vec<Object> {
-    Backend::for_target(policy).into_iter().flat_map(|b| b.emit(policy)).collect()
+    Backend::for_target(policy)
+        .into_iter()
+        .flat_map(|b| b.emit(policy))
+        .collect()
 }
 
 /// One emitted Kubernetes object.
@@ -139,7 +143,11 @@ pub fn metadata(name: impl Into<String>, namespace: impl Into<String>) -> Object
     ObjectMeta {
         name: Some(name.into()),
         namespace: Some(namespace.into()),
-        labels: Some([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())].into_iter().collect()),
+        labels: Some(
+            [(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]
+                .into_iter()
+                .collect(),
+        ),
         ..ObjectMeta::default()
     }
 }
