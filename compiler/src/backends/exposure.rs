@@ -19,10 +19,7 @@ use crate::ir::{Exposure, PathMatch, Policy};
 pub(super) fn exposure_names(policy: &Policy) -> Vec<String> {
     let exposures = &policy.exposures;
     let slug = |e: &Exposure| policy.segment(e.segment).slug.as_str();
-    let mut names: Vec<String> = exposures
-        .iter()
-        .map(|e| object_name(&[slug(e), &e.host]))
-        .collect();
+    let mut names: Vec<String> = exposures.iter().map(|e| object_name(&[slug(e), &e.host])).collect();
     rename_collisions(&mut names, |i| {
         let e = &exposures[i];
         object_name(&[slug(e), &e.port.name, &e.host])
@@ -40,12 +37,8 @@ fn rename_collisions(names: &mut [String], rename: impl Fn(usize) -> String) {
     for name in names.iter() {
         *counts.entry(name.as_str()).or_default() += 1;
     }
-    let colliding: Vec<usize> = names
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| counts[n.as_str()] > 1)
-        .map(|(i, _)| i)
-        .collect();
+    let colliding: Vec<usize> =
+        names.iter().enumerate().filter(|(_, n)| counts[n.as_str()] > 1).map(|(i, _)| i).collect();
     for i in colliding {
         names[i] = rename(i);
     }
@@ -54,11 +47,7 @@ fn rename_collisions(names: &mut [String], rename: impl Fn(usize) -> String) {
 /// Eight hex digits that identify what an exposure exposes (segment, port, host, paths).
 fn identity_hash(policy: &Policy, e: &Exposure) -> String {
     let mut hasher = Sha256::new();
-    for part in [
-        policy.segment(e.segment).name.as_str(),
-        e.port.name.as_str(),
-        e.host.as_str(),
-    ] {
+    for part in [policy.segment(e.segment).name.as_str(), e.port.name.as_str(), e.host.as_str()] {
         hasher.update(part.as_bytes());
         hasher.update([0]);
     }
@@ -71,12 +60,7 @@ fn identity_hash(policy: &Policy, e: &Exposure) -> String {
         hasher.update(text.as_bytes());
         hasher.update([0]);
     }
-    hasher
-        .finalize()
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finalize().iter().take(4).map(|b| format!("{b:02x}")).collect()
 }
 
 /// The exposure's client CIDRs, sorted and deduplicated (empty: any client).
@@ -123,47 +107,17 @@ mod tests {
     #[test]
     fn colliding_names_get_the_port_then_a_hash() {
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
-        let grpc = Port {
-            name: "grpc".into(),
-            number: 9000,
-            protocol: Protocol::Grpc,
-        };
-        let http = Port {
-            name: "http".into(),
-            number: 8080,
-            protocol: Protocol::Http,
-        };
+        let grpc = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
+        let http = Port { name: "http".into(), number: 8080, protocol: Protocol::Http };
         // Same segment and host, other port: the port tells them apart.
-        with_exposure(
-            &mut policy,
-            WEB,
-            grpc,
-            "shop.example.com",
-            vec![PathMatch::Prefix("/rpc".into())],
-        );
+        with_exposure(&mut policy, WEB, grpc, "shop.example.com", vec![PathMatch::Prefix("/rpc".into())]);
         // api on one host twice with the same port: only a hash tells them apart.
-        with_exposure(
-            &mut policy,
-            API,
-            http.clone(),
-            "api.example.com",
-            vec![PathMatch::Prefix("/a".into())],
-        );
-        with_exposure(
-            &mut policy,
-            API,
-            http,
-            "api.example.com",
-            vec![PathMatch::Prefix("/b".into())],
-        );
+        with_exposure(&mut policy, API, http.clone(), "api.example.com", vec![PathMatch::Prefix("/a".into())]);
+        with_exposure(&mut policy, API, http, "api.example.com", vec![PathMatch::Prefix("/b".into())]);
         let names = exposure_names(&policy);
         assert_eq!(names[0], "web-http-shop-example-com");
         assert_eq!(names[1], "web-grpc-shop-example-com");
-        assert!(
-            names[2].starts_with("api-http-api-example-com-"),
-            "{}",
-            names[2]
-        );
+        assert!(names[2].starts_with("api-http-api-example-com-"), "{}", names[2]);
         assert_ne!(names[2], names[3]);
         let mut unique = names.clone();
         unique.sort();
@@ -175,14 +129,7 @@ mod tests {
     #[test]
     fn client_ranges_are_sorted_and_deduplicated() {
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
-        policy.exposures[0].sources = vec![
-            "198.51.100.0/24".into(),
-            "10.0.0.0/8".into(),
-            "198.51.100.0/24".into(),
-        ];
-        assert_eq!(
-            client_ranges(&policy.exposures[0]),
-            ["10.0.0.0/8", "198.51.100.0/24"]
-        );
+        policy.exposures[0].sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into(), "198.51.100.0/24".into()];
+        assert_eq!(client_ranges(&policy.exposures[0]), ["10.0.0.0/8", "198.51.100.0/24"]);
     }
 }

@@ -93,10 +93,7 @@ impl fmt::Display for Backend {
 
 /// Every object of every backend the policy's target selects.
 pub fn emit_all(policy: &Policy) -> Vec<Object> {
-    Backend::for_target(policy)
-        .into_iter()
-        .flat_map(|b| b.emit(policy))
-        .collect()
+    Backend::for_target(policy).into_iter().flat_map(|b| b.emit(policy)).collect()
 }
 
 /// One emitted Kubernetes object.
@@ -143,11 +140,7 @@ pub fn metadata(name: impl Into<String>, namespace: impl Into<String>) -> Object
     ObjectMeta {
         name: Some(name.into()),
         namespace: Some(namespace.into()),
-        labels: Some(
-            [(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())]
-                .into_iter()
-                .collect(),
-        ),
+        labels: Some([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())].into_iter().collect()),
         ..ObjectMeta::default()
     }
 }

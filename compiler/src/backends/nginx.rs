@@ -16,8 +16,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule, IngressServiceBackend, IngressSpec,
+    IngressTLS, ServiceBackendPort,
 };
 
 use super::exposure::exposure_names;
@@ -95,10 +95,7 @@ fn ingress(policy: &Policy, exposure: &Exposure, name: String) -> Ingress {
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
             name: segment.service.clone(),
-            port: Some(ServiceBackendPort {
-                name: Some(exposure.port.name.clone()),
-                number: None,
-            }),
+            port: Some(ServiceBackendPort { name: Some(exposure.port.name.clone()), number: None }),
         }),
         resource: None,
     };
@@ -107,19 +104,13 @@ fn ingress(policy: &Policy, exposure: &Exposure, name: String) -> Ingress {
         .iter()
         .map(|path| {
             let (path_type, text) = path_type(path);
-            HTTPIngressPath {
-                path: Some(text.to_string()),
-                path_type: path_type.to_string(),
-                backend: backend.clone(),
-            }
+            HTTPIngressPath { path: Some(text.to_string()), path_type: path_type.to_string(), backend: backend.clone() }
         })
         .collect();
-    let tls = exposure.tls_secret.as_ref().map(|secret| {
-        vec![IngressTLS {
-            hosts: Some(vec![exposure.host.clone()]),
-            secret_name: Some(secret.clone()),
-        }]
-    });
+    let tls = exposure
+        .tls_secret
+        .as_ref()
+        .map(|secret| vec![IngressTLS { hosts: Some(vec![exposure.host.clone()]), secret_name: Some(secret.clone()) }]);
     Ingress {
         metadata: meta,
         spec: Some(IngressSpec {
@@ -161,16 +152,9 @@ mod tests {
         let mut policy = policy();
         let mut api = policy.exposures[0].clone();
         api.segment = API;
-        api.port = Port {
-            name: "grpc".into(),
-            number: 9000,
-            protocol: Protocol::Grpc,
-        };
+        api.port = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
         api.host = "api.example.com".into();
-        api.paths = vec![
-            PathMatch::Exact("/healthz".into()),
-            PathMatch::Prefix("/x".into()),
-        ];
+        api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
         api.tls_secret = None;
         api.sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into()];
         api.auth_url = Some("https://auth.example.com/verify".into());
@@ -196,10 +180,7 @@ mod tests {
         assert_eq!(object.kind, "Ingress");
         assert_eq!(object.name, "web-shop-example-com");
         assert_eq!(object.namespace.as_deref(), Some("shop"));
-        assert_eq!(
-            object.body["metadata"]["labels"]["app.kubernetes.io/managed-by"].as_str(),
-            Some("segc")
-        );
+        assert_eq!(object.body["metadata"]["labels"]["app.kubernetes.io/managed-by"].as_str(), Some("segc"));
         let spec = ingress_of(object).spec.expect("spec");
         assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
         let rules = spec.rules.expect("rules");
@@ -207,10 +188,7 @@ mod tests {
         assert_eq!(rules[0].host.as_deref(), Some("shop.example.com"));
         let paths = &rules[0].http.as_ref().expect("http").paths;
         assert_eq!(paths.len(), 1);
-        assert_eq!(
-            (paths[0].path_type.as_str(), paths[0].path.as_deref()),
-            ("Prefix", Some("/"))
-        );
+        assert_eq!((paths[0].path_type.as_str(), paths[0].path.as_deref()), ("Prefix", Some("/")));
         let service = paths[0].backend.service.as_ref().expect("service backend");
         assert_eq!(service.name, "web");
         let port = service.port.as_ref().expect("port");
@@ -220,10 +198,7 @@ mod tests {
     #[test]
     fn exact_and_prefix_paths_keep_their_meaning() {
         let objects = emit(&policy_with_api());
-        let api = objects
-            .iter()
-            .find(|o| o.name == "api-api-example-com")
-            .expect("api ingress");
+        let api = objects.iter().find(|o| o.name == "api-api-example-com").expect("api ingress");
         let rules = ingress_of(api).spec.and_then(|s| s.rules).expect("rules");
         let paths: Vec<(String, String)> = rules[0]
             .http
@@ -234,13 +209,7 @@ mod tests {
             .map(|p| (p.path_type.clone(), p.path.clone().unwrap_or_default()))
             .collect();
         // Prefix `/x` is the API's element-wise prefix: /x and /x/..., never /xy.
-        assert_eq!(
-            paths,
-            [
-                ("Exact".to_string(), "/healthz".to_string()),
-                ("Prefix".to_string(), "/x".to_string())
-            ]
-        );
+        assert_eq!(paths, [("Exact".to_string(), "/healthz".to_string()), ("Prefix".to_string(), "/x".to_string())]);
     }
 
     #[test]
@@ -249,19 +218,10 @@ mod tests {
         let spec = ingress_of(&objects[0]).spec.expect("spec");
         let tls = spec.tls.expect("tls");
         assert_eq!(tls.len(), 1);
-        assert_eq!(
-            tls[0].hosts.as_deref(),
-            Some(&["shop.example.com".to_string()][..])
-        );
+        assert_eq!(tls[0].hosts.as_deref(), Some(&["shop.example.com".to_string()][..]));
         assert_eq!(tls[0].secret_name.as_deref(), Some("shop-tls"));
-        assert_eq!(
-            annotation(&objects[0], controller::SSL_REDIRECT),
-            Some("true")
-        );
-        assert_eq!(
-            annotation(&objects[0], controller::FORCE_SSL_REDIRECT),
-            Some("true")
-        );
+        assert_eq!(annotation(&objects[0], controller::SSL_REDIRECT), Some("true"));
+        assert_eq!(annotation(&objects[0], controller::FORCE_SSL_REDIRECT), Some("true"));
     }
 
     #[test]
@@ -277,23 +237,13 @@ mod tests {
     fn sources_auth_and_grpc_become_annotations() {
         let objects = emit(&policy_with_api());
         let api = &objects[0];
-        assert_eq!(
-            annotation(api, controller::WHITELIST_SOURCE_RANGE),
-            Some("10.0.0.0/8,198.51.100.0/24")
-        );
-        assert_eq!(
-            annotation(api, controller::AUTH_URL),
-            Some("https://auth.example.com/verify")
-        );
+        assert_eq!(annotation(api, controller::WHITELIST_SOURCE_RANGE), Some("10.0.0.0/8,198.51.100.0/24"));
+        assert_eq!(annotation(api, controller::AUTH_URL), Some("https://auth.example.com/verify"));
         assert_eq!(annotation(api, controller::BACKEND_PROTOCOL), Some("GRPC"));
         // The sample's web exposure has none of them: anywhere, no auth, plain HTTP.
         let web = &objects[1];
         assert_eq!(web.name, "web-shop-example-com");
-        for key in [
-            controller::WHITELIST_SOURCE_RANGE,
-            controller::AUTH_URL,
-            controller::BACKEND_PROTOCOL,
-        ] {
+        for key in [controller::WHITELIST_SOURCE_RANGE, controller::AUTH_URL, controller::BACKEND_PROTOCOL] {
             assert_eq!(annotation(web, key), None, "{key}");
         }
     }
@@ -301,31 +251,15 @@ mod tests {
     #[test]
     fn never_regex_paths_use_regex_rewrites_or_snippets() {
         for object in emit(&policy_with_api()) {
-            let annotations = object.body["metadata"]["annotations"]
-                .as_mapping()
-                .cloned()
-                .unwrap_or_default();
+            let annotations = object.body["metadata"]["annotations"].as_mapping().cloned().unwrap_or_default();
             for key in annotations.keys() {
                 let key = key.as_str().unwrap_or_default();
                 assert!(!key.ends_with("-snippet"), "{key}");
-                assert!(
-                    !key.ends_with("/use-regex") && !key.ends_with("/rewrite-target"),
-                    "{key}"
-                );
+                assert!(!key.ends_with("/use-regex") && !key.ends_with("/rewrite-target"), "{key}");
             }
-            let rules = ingress_of(&object)
-                .spec
-                .and_then(|s| s.rules)
-                .expect("rules");
-            for path in rules
-                .iter()
-                .flat_map(|r| &r.http.as_ref().expect("http").paths)
-            {
-                assert!(
-                    path.path_type == "Exact" || path.path_type == "Prefix",
-                    "{}",
-                    path.path_type
-                );
+            let rules = ingress_of(&object).spec.and_then(|s| s.rules).expect("rules");
+            for path in rules.iter().flat_map(|r| &r.http.as_ref().expect("http").paths) {
+                assert!(path.path_type == "Exact" || path.path_type == "Prefix", "{}", path.path_type);
             }
         }
     }
@@ -335,11 +269,7 @@ mod tests {
         let mut policy = policy_with_api();
         let mut second = policy.exposures[1].clone();
         second.segment = WEB;
-        second.port = Port {
-            name: "http".into(),
-            number: 8080,
-            protocol: Protocol::Http,
-        };
+        second.port = Port { name: "http".into(), number: 8080, protocol: Protocol::Http };
         second.paths = vec![PathMatch::Prefix("/other".into())];
         policy.exposures.push(second);
         let objects = emit(&policy);
@@ -347,11 +277,7 @@ mod tests {
         let mut names: Vec<&str> = objects.iter().map(|o| o.name.as_str()).collect();
         for name in &names {
             assert!(name.len() <= 63, "{name}");
-            assert!(
-                name.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-                "{name}"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{name}");
             assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
         }
         names.sort();
@@ -362,13 +288,7 @@ mod tests {
     #[test]
     fn serialised_yaml_names_its_kind() {
         let text = serde_yaml::to_string(&emit(&policy())[0].body).expect("yaml");
-        assert!(
-            text.starts_with("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"),
-            "{text}"
-        );
-        assert_eq!(
-            serde_yaml::from_str::<Value>(&text).expect("parses"),
-            emit(&policy())[0].body
-        );
+        assert!(text.starts_with("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"), "{text}");
+        assert_eq!(serde_yaml::from_str::<Value>(&text).expect("parses"), emit(&policy())[0].body);
     }
 }

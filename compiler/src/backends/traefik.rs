@@ -128,16 +128,10 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
         let middlewares = middlewares(exposure, &name, namespace);
         let refs = middlewares
             .iter()
-            .map(|m| MiddlewareRef {
-                name: m.metadata.name.clone().unwrap_or_default(),
-                namespace: namespace.clone(),
-            })
+            .map(|m| MiddlewareRef { name: m.metadata.name.clone().unwrap_or_default(), namespace: namespace.clone() })
             .collect();
         objects.extend(middlewares.iter().map(|m| Object::new(Backend::Traefik, m)));
-        objects.push(Object::new(
-            Backend::Traefik,
-            &ingress_route(policy, exposure, name, refs),
-        ));
+        objects.push(Object::new(Backend::Traefik, &ingress_route(policy, exposure, name, refs)));
     }
     objects
 }
@@ -153,32 +147,17 @@ fn middlewares(exposure: &Exposure, name: &str, namespace: &str) -> Vec<Middlewa
     let mut middlewares = Vec::new();
     let ranges = client_ranges(exposure);
     if !ranges.is_empty() {
-        let spec = MiddlewareSpec {
-            ip_allow_list: Some(IpAllowList {
-                source_range: ranges,
-            }),
-            ..Default::default()
-        };
+        let spec = MiddlewareSpec { ip_allow_list: Some(IpAllowList { source_range: ranges }), ..Default::default() };
         middlewares.push(middleware("allowlist", spec));
     }
     if let Some(url) = &exposure.auth_url {
-        let spec = MiddlewareSpec {
-            forward_auth: Some(ForwardAuth {
-                address: url.clone(),
-            }),
-            ..Default::default()
-        };
+        let spec = MiddlewareSpec { forward_auth: Some(ForwardAuth { address: url.clone() }), ..Default::default() };
         middlewares.push(middleware("auth", spec));
     }
     middlewares
 }
 
-fn ingress_route(
-    policy: &Policy,
-    exposure: &Exposure,
-    name: String,
-    middlewares: Vec<MiddlewareRef>,
-) -> IngressRoute {
+fn ingress_route(policy: &Policy, exposure: &Exposure, name: String, middlewares: Vec<MiddlewareRef>) -> IngressRoute {
     let segment = policy.segment(exposure.segment);
     // The Service exposes the segment's port under the port's own name (the contract
     // documented in docs/targets.md): a Service port *number* need not equal the pod's.
@@ -201,23 +180,14 @@ fn ingress_route(
         })
         .collect();
     let (entry_point, tls) = match &exposure.tls_secret {
-        Some(secret) => (
-            ENTRY_POINT_HTTPS,
-            Some(Tls {
-                secret_name: secret.clone(),
-            }),
-        ),
+        Some(secret) => (ENTRY_POINT_HTTPS, Some(Tls { secret_name: secret.clone() })),
         None => (ENTRY_POINT_HTTP, None),
     };
     IngressRoute {
         api_version: API_VERSION.into(),
         kind: "IngressRoute".into(),
         metadata: metadata(name, segment.namespace.clone()),
-        spec: IngressRouteSpec {
-            entry_points: vec![entry_point.into()],
-            routes,
-            tls,
-        },
+        spec: IngressRouteSpec { entry_points: vec![entry_point.into()], routes, tls },
     }
 }
 
@@ -226,10 +196,7 @@ fn ingress_route(
 /// needs a recent Traefik; older ones would compare it literally).
 fn host_rule(host: &str) -> String {
     match host.strip_prefix("*.") {
-        Some(suffix) => format!(
-            "HostRegexp({})",
-            literal(&format!("^[^.]+\\.{}$", regex_escape(suffix)))
-        ),
+        Some(suffix) => format!("HostRegexp({})", literal(&format!("^[^.]+\\.{}$", regex_escape(suffix)))),
         None => format!("Host({})", literal(host)),
     }
 }
@@ -309,16 +276,9 @@ mod tests {
         let mut policy = policy();
         let mut api = policy.exposures[0].clone();
         api.segment = API;
-        api.port = Port {
-            name: "grpc".into(),
-            number: 9000,
-            protocol: Protocol::Grpc,
-        };
+        api.port = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
         api.host = "api.example.com".into();
-        api.paths = vec![
-            PathMatch::Exact("/healthz".into()),
-            PathMatch::Prefix("/x".into()),
-        ];
+        api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
         api.tls_secret = None;
         api.sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into()];
         api.auth_url = Some("https://auth.example.com/verify".into());
@@ -328,36 +288,27 @@ mod tests {
 
     fn route_of(object: &Object) -> IngressRoute {
         assert_eq!(object.kind, "IngressRoute");
-        serde_yaml::from_value(object.body.clone())
-            .expect("emitted YAML parses back as an IngressRoute")
+        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as an IngressRoute")
     }
 
     fn middleware_of(object: &Object) -> Middleware {
         assert_eq!(object.kind, "Middleware");
-        serde_yaml::from_value(object.body.clone())
-            .expect("emitted YAML parses back as a Middleware")
+        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as a Middleware")
     }
 
     /// A reading of a Traefik rule as built here, to check what it matches: `Path`
     /// compares the whole path, `PathPrefix` is a string prefix (as in Traefik's muxer).
     fn rule_matches(rule: &str, path: &str) -> bool {
-        let path_part = rule
-            .split_once(" && ")
-            .map(|(_, p)| p)
-            .expect("host && path");
-        path_part
-            .trim_start_matches('(')
-            .trim_end_matches(')')
-            .split(" || ")
-            .any(|matcher| {
-                let (name, value) = matcher.split_once("(`").expect("matcher");
-                let value = value.trim_end_matches(')').trim_end_matches('`');
-                match name {
-                    "Path" => path == value,
-                    "PathPrefix" => path.starts_with(value),
-                    other => panic!("unexpected matcher {other}"),
-                }
-            })
+        let path_part = rule.split_once(" && ").map(|(_, p)| p).expect("host && path");
+        path_part.trim_start_matches('(').trim_end_matches(')').split(" || ").any(|matcher| {
+            let (name, value) = matcher.split_once("(`").expect("matcher");
+            let value = value.trim_end_matches(')').trim_end_matches('`');
+            match name {
+                "Path" => path == value,
+                "PathPrefix" => path.starts_with(value),
+                other => panic!("unexpected matcher {other}"),
+            }
+        })
     }
 
     #[test]
@@ -365,20 +316,12 @@ mod tests {
         let objects = emit(&policy());
         assert_eq!(objects.len(), 1, "no sources and no auth: no middleware");
         let object = &objects[0];
-        assert_eq!(
-            (object.backend, object.api_version.as_str()),
-            (Backend::Traefik, "traefik.io/v1alpha1")
-        );
+        assert_eq!((object.backend, object.api_version.as_str()), (Backend::Traefik, "traefik.io/v1alpha1"));
         assert_eq!(object.name, "web-shop-example-com");
         assert_eq!(object.namespace.as_deref(), Some("shop"));
         let route = route_of(object);
         assert_eq!(route.spec.entry_points, ["websecure"]);
-        assert_eq!(
-            route.spec.tls,
-            Some(Tls {
-                secret_name: "shop-tls".into()
-            })
-        );
+        assert_eq!(route.spec.tls, Some(Tls { secret_name: "shop-tls".into() }));
         assert_eq!(route.spec.routes.len(), 1);
         let r = &route.spec.routes[0];
         assert_eq!(r.rule, "Host(`shop.example.com`) && PathPrefix(`/`)");
@@ -386,24 +329,14 @@ mod tests {
         assert!(r.middlewares.is_empty());
         assert_eq!(
             r.services,
-            [ServiceRef {
-                name: "web".into(),
-                namespace: "shop".into(),
-                port: "http".into(),
-                scheme: None
-            }]
+            [ServiceRef { name: "web".into(), namespace: "shop".into(), port: "http".into(), scheme: None }]
         );
     }
 
     #[test]
     fn prefix_paths_match_by_path_element_not_by_string() {
         let objects = emit(&policy_with_api());
-        let route = route_of(
-            objects
-                .iter()
-                .find(|o| o.kind == "IngressRoute")
-                .expect("route"),
-        );
+        let route = route_of(objects.iter().find(|o| o.kind == "IngressRoute").expect("route"));
         let rules: Vec<&str> = route.spec.routes.iter().map(|r| r.rule.as_str()).collect();
         assert_eq!(
             rules,
@@ -416,10 +349,7 @@ mod tests {
         assert!(rule_matches(prefix, "/x"));
         assert!(rule_matches(prefix, "/x/"));
         assert!(rule_matches(prefix, "/x/y/z"));
-        assert!(
-            !rule_matches(prefix, "/xy"),
-            "the /xy pitfall of a bare PathPrefix(`/x`)"
-        );
+        assert!(!rule_matches(prefix, "/xy"), "the /xy pitfall of a bare PathPrefix(`/x`)");
         assert!(!rule_matches(prefix, "/"));
         let exact = rules[0];
         assert!(rule_matches(exact, "/healthz"));
@@ -437,25 +367,14 @@ mod tests {
         assert!(priority(h, &long) > priority(h, &short));
         assert!(priority(h, &short) > priority(h, &any));
         assert!(priority(h, &exact) > priority(h, &short));
-        assert!(
-            priority(h, &any) > priority("*.example.com", &long),
-            "an exact host outranks a wildcard"
-        );
-        assert!(
-            priority(h, &any) > 0,
-            "0 would mean Traefik's default priority"
-        );
+        assert!(priority(h, &any) > priority("*.example.com", &long), "an exact host outranks a wildcard");
+        assert!(priority(h, &any) > 0, "0 would mean Traefik's default priority");
     }
 
     #[test]
     fn without_tls_the_route_is_on_web() {
         let objects = emit(&policy_with_api());
-        let route = route_of(
-            objects
-                .iter()
-                .find(|o| o.kind == "IngressRoute")
-                .expect("route"),
-        );
+        let route = route_of(objects.iter().find(|o| o.kind == "IngressRoute").expect("route"));
         assert_eq!(route.spec.entry_points, ["web"]);
         assert_eq!(route.spec.tls, None);
     }
@@ -463,10 +382,7 @@ mod tests {
     #[test]
     fn sources_and_auth_are_middlewares_the_route_references() {
         let objects = emit(&policy_with_api());
-        let kinds: Vec<(&str, &str)> = objects
-            .iter()
-            .map(|o| (o.kind.as_str(), o.name.as_str()))
-            .collect();
+        let kinds: Vec<(&str, &str)> = objects.iter().map(|o| (o.kind.as_str(), o.name.as_str())).collect();
         assert_eq!(
             kinds,
             [
@@ -480,33 +396,17 @@ mod tests {
         assert_eq!(allow.metadata.namespace.as_deref(), Some("shop"));
         assert_eq!(
             allow.spec.ip_allow_list,
-            Some(IpAllowList {
-                source_range: vec!["10.0.0.0/8".into(), "198.51.100.0/24".into()]
-            })
+            Some(IpAllowList { source_range: vec!["10.0.0.0/8".into(), "198.51.100.0/24".into()] })
         );
         assert_eq!(allow.spec.forward_auth, None);
         let auth = middleware_of(&objects[1]);
-        assert_eq!(
-            auth.spec.forward_auth,
-            Some(ForwardAuth {
-                address: "https://auth.example.com/verify".into()
-            })
-        );
+        assert_eq!(auth.spec.forward_auth, Some(ForwardAuth { address: "https://auth.example.com/verify".into() }));
         assert_eq!(auth.spec.ip_allow_list, None);
         let route = route_of(&objects[2]);
         for r in &route.spec.routes {
-            let refs: Vec<(&str, &str)> = r
-                .middlewares
-                .iter()
-                .map(|m| (m.name.as_str(), m.namespace.as_str()))
-                .collect();
-            assert_eq!(
-                refs,
-                [
-                    ("api-api-example-com-allowlist", "shop"),
-                    ("api-api-example-com-auth", "shop")
-                ]
-            );
+            let refs: Vec<(&str, &str)> =
+                r.middlewares.iter().map(|m| (m.name.as_str(), m.namespace.as_str())).collect();
+            assert_eq!(refs, [("api-api-example-com-allowlist", "shop"), ("api-api-example-com-auth", "shop")]);
         }
     }
 
@@ -515,19 +415,13 @@ mod tests {
         let objects = emit(&policy_with_api());
         let route = route_of(&objects[2]);
         let service = &route.spec.routes[0].services[0];
-        assert_eq!(
-            (service.name.as_str(), service.port.as_str()),
-            ("api", "grpc")
-        );
+        assert_eq!((service.name.as_str(), service.port.as_str()), ("api", "grpc"));
         assert_eq!(service.scheme.as_deref(), Some("h2c"));
     }
 
     #[test]
     fn wildcard_hosts_match_one_label() {
-        assert_eq!(
-            host_rule("*.example.com"),
-            r"HostRegexp(`^[^.]+\.example\.com$`)"
-        );
+        assert_eq!(host_rule("*.example.com"), r"HostRegexp(`^[^.]+\.example\.com$`)");
         assert_eq!(host_rule("shop.example.com"), "Host(`shop.example.com`)");
     }
 
@@ -543,26 +437,15 @@ mod tests {
         let mut policy = policy_with_api();
         let mut second = policy.exposures[0].clone();
         second.segment = WEB;
-        second.port = Port {
-            name: "http".into(),
-            number: 8080,
-            protocol: Protocol::Http,
-        };
+        second.port = Port { name: "http".into(), number: 8080, protocol: Protocol::Http };
         second.paths = vec![PathMatch::Prefix("/other".into())];
         policy.exposures.push(second);
         let objects = emit(&policy);
         assert_eq!(objects, emit(&policy));
-        let mut names: Vec<(&str, &str)> = objects
-            .iter()
-            .map(|o| (o.kind.as_str(), o.name.as_str()))
-            .collect();
+        let mut names: Vec<(&str, &str)> = objects.iter().map(|o| (o.kind.as_str(), o.name.as_str())).collect();
         for (_, name) in &names {
             assert!(name.len() <= 63, "{name}");
-            assert!(
-                name.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-                "{name}"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{name}");
             assert!(!name.starts_with('-') && !name.ends_with('-'), "{name}");
         }
         names.sort();
@@ -574,13 +457,7 @@ mod tests {
     fn serialised_yaml_names_its_kind_and_skips_empty_fields() {
         let objects = emit(&policy());
         let text = serde_yaml::to_string(&objects[0].body).expect("yaml");
-        assert!(
-            text.starts_with("apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"),
-            "{text}"
-        );
-        assert!(
-            !text.contains("null") && !text.contains("middlewares") && !text.contains("scheme"),
-            "{text}"
-        );
+        assert!(text.starts_with("apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"), "{text}");
+        assert!(!text.contains("null") && !text.contains("middlewares") && !text.contains("scheme"), "{text}");
     }
 }
