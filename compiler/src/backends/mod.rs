@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::ir::{IngressKind, MeshKind, Policy};
 
+mod exposure;
 pub mod istio;
 pub mod linkerd;
 mod names;
