@@ -146,7 +146,7 @@ impl Keyword {
         }
     }
 
-    pub fn from_str(s: &str) -> Option<Keyword> {
+    pub fn from_word(s: &str) -> Option<Keyword> {
         Keyword::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
