@@ -46,6 +46,8 @@ const ANYWHERE: [&str; 2] = ["0.0.0.0/0", "::/0"];
 pub const DEFAULT_DENY: &str = "default-deny";
 /// The name of the per-namespace DNS policy.
 pub const ALLOW_DNS: &str = "allow-dns";
+/// The name of the per-namespace policy that lets proxies reach the mesh control plane.
+pub const ALLOW_MESH_CONTROL_PLANE: &str = "allow-mesh-control-plane";
 
 /// One end of a connection as NetworkPolicy can name it. The order (segments by name,
 /// then externals, namespaces, CIDRs) is the order of rules in a policy.
@@ -105,6 +107,9 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
         ));
         if let Some(dns) = allow_dns(policy, namespace) {
             objects.push(Object::new(Backend::NetworkPolicy, &dns));
+        }
+        if let Some(control_plane) = allow_mesh_control_plane(policy, namespace) {
+            objects.push(Object::new(Backend::NetworkPolicy, &control_plane));
         }
     }
     for (id, segment) in policy.managed_segments() {
@@ -247,23 +252,45 @@ fn default_deny(namespace: &str) -> NetworkPolicy {
 
 /// Lets every pod of the namespace query the cluster DNS: one peer (the DNS namespace
 /// AND the DNS pods) on every port of the DNS segment (`std.dns`: UDP 53 and TCP 53,
-/// TCP being needed for truncated answers). `None` when the target turned DNS off, or
-/// when the DNS segment declares no ports (a rule without ports would open every port).
+/// TCP being needed for truncated answers). `None` when the target turned DNS off.
 fn allow_dns(policy: &Policy, namespace: &str) -> Option<NetworkPolicy> {
     let dns = policy.segment(policy.target.dns?);
-    let ports: BTreeSet<L4Port> = dns.ports.iter().map(L4Port::of).collect();
-    if ports.is_empty() {
+    egress_to_platform(ALLOW_DNS, namespace, &[dns])
+}
+
+/// Lets every pod of the namespace reach the mesh control plane (istiod; Linkerd's
+/// destination and identity services): without it, default deny keeps proxies from
+/// getting configuration and certificates, and meshed pods never become ready.
+/// `None` without a mesh.
+fn allow_mesh_control_plane(policy: &Policy, namespace: &str) -> Option<NetworkPolicy> {
+    let segments: Vec<&Segment> = policy.target.control_plane.iter().map(|id| policy.segment(*id)).collect();
+    egress_to_platform(ALLOW_MESH_CONTROL_PLANE, namespace, &segments)
+}
+
+/// An egress policy for every pod of the namespace to platform segments, one rule per
+/// segment (its namespace AND its pods, on its ports). `None` when there is nothing to
+/// allow; a segment without ports is skipped, since a rule without ports would open
+/// every port.
+fn egress_to_platform(name: &str, namespace: &str, segments: &[&Segment]) -> Option<NetworkPolicy> {
+    let egress: Vec<NetworkPolicyEgressRule> = segments
+        .iter()
+        .filter_map(|segment| {
+            let ports: BTreeSet<L4Port> = segment.ports.iter().map(L4Port::of).collect();
+            (!ports.is_empty()).then(|| NetworkPolicyEgressRule {
+                to: Some(vec![segment_peer(segment)]),
+                ports: Some(render_ports(&ports)),
+            })
+        })
+        .collect();
+    if egress.is_empty() {
         return None;
     }
     Some(NetworkPolicy {
-        metadata: metadata(ALLOW_DNS, namespace),
+        metadata: metadata(name, namespace),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
             policy_types: Some(policy_types(&["Egress"])),
-            egress: Some(vec![NetworkPolicyEgressRule {
-                to: Some(vec![segment_peer(dns)]),
-                ports: Some(render_ports(&ports)),
-            }]),
+            egress: Some(egress),
             ..NetworkPolicySpec::default()
         }),
     })

@@ -223,6 +223,9 @@ pub struct Target {
     pub controller: SegmentId,
     /// The cluster DNS segment that every managed pod may query, or `None` (`dns off`).
     pub dns: Option<SegmentId>,
+    /// The mesh control plane every managed pod's proxy must reach (`std.istiod`;
+    /// `std.linkerd-destination` and `std.linkerd-identity`); empty without a mesh.
+    pub control_plane: Vec<SegmentId>,
 }
 
 /// The whole lowered policy for one target.

@@ -51,9 +51,12 @@ pub const BATCH: SegmentId = SegmentId(1);
 pub const DB: SegmentId = SegmentId(2);
 pub const DNS: SegmentId = SegmentId(3);
 pub const INGRESS_NGINX: SegmentId = SegmentId(4);
-pub const PROMETHEUS: SegmentId = SegmentId(5);
-pub const TRAEFIK: SegmentId = SegmentId(6);
-pub const WEB: SegmentId = SegmentId(7);
+pub const ISTIOD: SegmentId = SegmentId(5);
+pub const LINKERD_DESTINATION: SegmentId = SegmentId(6);
+pub const LINKERD_IDENTITY: SegmentId = SegmentId(7);
+pub const PROMETHEUS: SegmentId = SegmentId(8);
+pub const TRAEFIK: SegmentId = SegmentId(9);
+pub const WEB: SegmentId = SegmentId(10);
 pub const STRIPE: ExternalId = ExternalId(0);
 
 /// shop.seg lowered for `target`'s ingress and mesh, plus:
@@ -91,6 +94,33 @@ pub fn shop(ingress: IngressKind, mesh: MeshKind) -> Policy {
             &[("app.kubernetes.io/component", "controller"), ("app.kubernetes.io/name", "ingress-nginx")],
             "ingress-nginx",
             vec![port("http", 80, Protocol::Http), port("https", 443, Protocol::Tcp)],
+            false,
+            "platform",
+        ),
+        segment(
+            "std.istiod",
+            "istio-system",
+            &[("istio", "pilot")],
+            "istiod",
+            vec![port("xds", 15012, Protocol::Tcp)],
+            false,
+            "platform",
+        ),
+        segment(
+            "std.linkerd-destination",
+            "linkerd",
+            &[("linkerd.io/control-plane-component", "destination")],
+            "linkerd-destination",
+            vec![port("destination", 8086, Protocol::Tcp), port("policy", 8090, Protocol::Tcp)],
+            false,
+            "platform",
+        ),
+        segment(
+            "std.linkerd-identity",
+            "linkerd",
+            &[("linkerd.io/control-plane-component", "identity")],
+            "linkerd-identity",
+            vec![port("identity", 8080, Protocol::Tcp)],
             false,
             "platform",
         ),
@@ -161,6 +191,11 @@ pub fn shop(ingress: IngressKind, mesh: MeshKind) -> Policy {
             identity_suffix: "serviceaccount.identity.linkerd.cluster.local".into(),
             controller,
             dns: Some(DNS),
+            control_plane: match mesh {
+                MeshKind::Istio => vec![ISTIOD],
+                MeshKind::Linkerd => vec![LINKERD_DESTINATION, LINKERD_IDENTITY],
+                MeshKind::None => vec![],
+            },
         },
         segments,
         externals,

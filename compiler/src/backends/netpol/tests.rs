@@ -119,9 +119,11 @@ fn shop_emits_exactly_these_policies_sorted_by_namespace_and_name() {
     let objects = emit(&nginx_istio());
     let expected = [
         ("data", "allow-dns"),
+        ("data", "allow-mesh-control-plane"),
         ("data", "db-ingress"),
         ("data", "default-deny"),
         ("shop", "allow-dns"),
+        ("shop", "allow-mesh-control-plane"),
         ("shop", "api-egress"),
         ("shop", "api-ingress"),
         ("shop", "batch-egress"),
@@ -208,6 +210,32 @@ fn dns_is_one_peer_of_namespace_and_pods_on_udp_and_tcp_53() {
             )]
         );
     }
+}
+
+#[test]
+fn proxies_may_reach_the_mesh_control_plane_and_nothing_else_of_it() {
+    let istio = spec(&emit(&nginx_istio()), "shop", ALLOW_MESH_CONTROL_PLANE);
+    assert_eq!(types(&istio), ["Egress"]);
+    assert_eq!(istio.pod_selector, Some(LabelSelector::default()));
+    assert_eq!(
+        egress_rules(&istio),
+        vec![(vec![pods_peer("istio-system", &[("istio", "pilot")])], ports(&[(15012, "TCP")]))]
+    );
+
+    let linkerd = spec(&emit(&shop(IngressKind::Nginx, MeshKind::Linkerd)), "shop", ALLOW_MESH_CONTROL_PLANE);
+    assert_eq!(
+        egress_rules(&linkerd),
+        vec![
+            (
+                vec![pods_peer("linkerd", &[("linkerd.io/control-plane-component", "destination")])],
+                ports(&[(8086, "TCP"), (8090, "TCP")])
+            ),
+            (vec![pods_peer("linkerd", &[("linkerd.io/control-plane-component", "identity")])], ports(&[(8080, "TCP")])),
+        ]
+    );
+
+    let no_mesh = emit(&shop(IngressKind::Nginx, MeshKind::None));
+    assert!(no_mesh.iter().all(|o| o.name != ALLOW_MESH_CONTROL_PLANE));
 }
 
 #[test]
