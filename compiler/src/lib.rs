@@ -14,3 +14,6 @@ pub mod diag;
 pub mod syntax;
 pub mod ir;
 pub mod backends;
+pub mod resolve;
+pub mod check;
+pub mod driver;
