@@ -243,6 +243,22 @@ fn join_alternatives(items: &[&str]) -> String {
     }
 }
 
+/// Where the last token inside a pair ends.
+fn content_end(pair: &Pair<'_, Rule>) -> usize {
+    pair.clone().into_inner().last().map_or(pair.as_span().end(), |last| content_end(&last))
+}
+
+/// True for text that is only whitespace and `//` comments.
+fn is_trivia(mut text: &str) -> bool {
+    loop {
+        text = text.trim_start();
+        match text.strip_prefix("//") {
+            Some(rest) => text = rest.find('\n').map_or("", |n| &rest[n..]),
+            None => return text.is_empty(),
+        }
+    }
+}
+
 /// Converts pest pairs of one declaration into AST nodes. `base` is the offset of the
 /// declaration's text in the file (pest saw a slice starting there).
 struct Builder {
@@ -251,9 +267,14 @@ struct Builder {
 }
 
 impl Builder {
+    /// The pair's span without trailing whitespace and comments: pest's implicit
+    /// whitespace before an optional or repeated part that then does not match stays in
+    /// the pair (`paths "/x"` would run to the next line's `}`).
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
-        Span::new(self.file, self.base + s.start()..self.base + s.end())
+        let end = content_end(pair);
+        let end = if is_trivia(&s.get_input()[end..s.end()]) { end } else { s.end() };
+        Span::new(self.file, self.base + s.start()..self.base + end)
     }
 
     fn item(&self, pair: Pair<'_, Rule>) -> Item {
