@@ -245,6 +245,10 @@ fn join_alternatives(items: &[&str]) -> String {
 
 /// Where the last token inside a pair ends.
 fn content_end(pair: &Pair<'_, Rule>) -> usize {
+    if pair.as_rule() == Rule::string {
+        // Atomic: its last inner part stops before the closing quote.
+        return pair.as_span().end();
+    }
     pair.clone().into_inner().last().map_or(pair.as_span().end(), |last| content_end(&last))
 }
 
