@@ -366,7 +366,7 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 )));
             }
             let catch_all = paths.is_empty() || paths.iter().any(|p| p == "/*");
-            if catch_all && lowest_user_level.is_some_and(|lowest| level_id > lowest) {
+            if catch_all && accepts_internet && lowest_user_level.is_some_and(|lowest| level_id > lowest) {
                 let span = paths_prop.map_or(e.header, |p| p.span);
                 diags.push(
                     Diagnostic::new(
@@ -412,7 +412,13 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
 }
 
 /// W0103: a user segment that no allow or exposure mentions.
-pub(super) fn check_unused(model: &Model, diags: &mut Vec<Diagnostic>) {
+///
+/// Skipped when a file has syntax errors: the allow that failed to parse may be the
+/// one that uses the segment.
+pub(super) fn check_unused(model: &Model, syntax_errors: bool, diags: &mut Vec<Diagnostic>) {
+    if syntax_errors {
+        return;
+    }
     let names = &model.names;
     let mut used: HashSet<SegIdx> = HashSet::new();
     // Names that resolved count even when the edge had other errors, so that one

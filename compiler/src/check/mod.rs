@@ -30,7 +30,7 @@ pub fn check(loaded: &Loaded) -> (Model, Vec<Diagnostic>) {
     decls::check_targets(&mut model, &mut diags);
     edges::check_allows(&mut model, &mut diags);
     edges::check_exposures(&mut model, &mut diags);
-    edges::check_unused(&model, &mut diags);
+    edges::check_unused(&model, crate::diag::has_errors(&loaded.diagnostics), &mut diags);
     forbid::check_forbids(&model, &mut diags);
     overlap::check_selectors(&model, &mut diags);
     overlap::check_services(&model, &mut diags);

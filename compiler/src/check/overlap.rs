@@ -11,7 +11,7 @@
 //! others lack are n candidates each, O(n² · k) for k keys per selector; that case is
 //! mostly real overlaps, whose number bounds the output anyway.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::diag::{Code, Diagnostic, Label};
 use crate::resolve::SegIdx;
@@ -29,9 +29,12 @@ fn can_overlap(a: &std::collections::BTreeMap<String, String>, b: &std::collecti
 
 pub(super) fn check_selectors(model: &Model, diags: &mut Vec<Diagnostic>) {
     // namespace -> segments with a non-empty selector (an empty one was reported).
+    // A user segment in a standard-library namespace is already an error (E0210);
+    // comparing it with the library's selectors would only repeat that.
+    let std_namespaces: HashSet<&str> = model.segments.iter().filter(|s| s.std).map(|s| s.namespace.as_str()).collect();
     let mut by_namespace: HashMap<&str, Vec<SegIdx>> = HashMap::new();
     for (i, s) in model.segments.iter().enumerate() {
-        if !s.selector.is_empty() {
+        if !s.selector.is_empty() && (s.std || !std_namespaces.contains(s.namespace.as_str())) {
             by_namespace.entry(s.namespace.as_str()).or_default().push(SegIdx(i));
         }
     }
