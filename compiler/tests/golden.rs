@@ -1,0 +1,116 @@
+//! The golden driver: walks `tests/golden/<kind>/`, runs each case, and snapshots the
+//! output beside it (insta). Adding a case is dropping in a file and reviewing its
+//! snapshot (`INSTA_UPDATE=always cargo test --test golden`, then read the `.snap`).
+//!
+//! Kinds (one function each, so another directory kind slots in beside them):
+//! - `diagnostics/`: `CODE-short-name.seg` or `CODE-short-name/main.seg` (import
+//!   cases). The rendered diagnostics and the exit status are snapshotted, and CODE must
+//!   be among the diagnostics. Every `diag::Code` has a case.
+//!
+//! Directives: a line `// golden: grow-to N` makes the driver compile a copy of the case
+//! grown (sparsely) to N bytes, for inputs too large to keep in the repository.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use segc::diag::{render_all, Code, ColorChoice};
+use segc::driver;
+
+/// `compiler/tests`: paths under it are shown relative to it in snapshots.
+fn tests_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests")
+}
+
+fn golden_dir(kind: &str) -> PathBuf {
+    tests_dir().join("golden").join(kind)
+}
+
+/// One case: its name (the file or directory name without `.seg`), the root file to
+/// compile, and the code it is about.
+struct Case {
+    name: String,
+    root: PathBuf,
+    code: String,
+}
+
+/// The cases of a directory: entries named `CODE-...` (`E0201-unknown.seg` or an
+/// `E0302-cycle/` directory with `main.seg`); anything else (helpers) is skipped.
+fn cases(dir: &Path) -> Vec<Case> {
+    let mut out = Vec::new();
+    let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("directory entry").path();
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let code = file_name.split('-').next().unwrap_or_default().to_string();
+        let is_code = code.len() == 5 && (code.starts_with('E') || code.starts_with('W'));
+        if !is_code {
+            continue;
+        }
+        if path.is_dir() {
+            out.push(Case { name: file_name, root: path.join("main.seg"), code });
+        } else if let Some(name) = file_name.strip_suffix(".seg") {
+            out.push(Case { name: name.to_string(), root: path, code });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// `// golden: grow-to N` in the case's text.
+fn grow_to(root: &Path) -> Option<u64> {
+    let text = fs::read(root).ok()?;
+    let text = String::from_utf8_lossy(&text);
+    text.lines().find_map(|l| l.trim().strip_prefix("// golden: grow-to ")?.trim().parse().ok())
+}
+
+/// Compiles a case (honouring directives) and renders what a user would see.
+fn run(case: &Case) -> (String, Vec<Code>) {
+    let temp = tempfile::tempdir().expect("temp dir");
+    let root = match grow_to(&case.root) {
+        Some(size) => {
+            let copy = temp.path().join(case.root.file_name().expect("file name"));
+            fs::copy(&case.root, &copy).expect("copy case");
+            fs::OpenOptions::new().write(true).open(&copy).and_then(|f| f.set_len(size)).expect("grow case");
+            copy
+        }
+        None => case.root.clone(),
+    };
+    let compiled = driver::compile(&root).unwrap_or_else(|e| panic!("{}: {e}", case.name));
+    let status = i32::from(compiled.has_errors());
+    let rendered = render_all(&compiled.sources, &compiled.diagnostics, ColorChoice::Never);
+    // Show paths as a reader of the repository sees them.
+    let tests = format!("{}/", tests_dir().display());
+    let shown_root = case.root.display().to_string().replace(&tests, "");
+    let rendered = rendered.replace(&root.display().to_string(), &shown_root).replace(&tests, "");
+    let codes = compiled.diagnostics.iter().map(|d| d.code).collect();
+    (format!("exit status: {status}\n{rendered}"), codes)
+}
+
+fn snapshot(dir: &Path, name: &str, text: &str) {
+    insta::with_settings!({snapshot_path => dir, prepend_module_to_snapshot => false, omit_expression => true}, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn diagnostics() {
+    let dir = golden_dir("diagnostics");
+    let all = cases(&dir);
+    assert!(!all.is_empty(), "no cases in {}", dir.display());
+    let mut wrong = Vec::new();
+    for case in &all {
+        let (text, codes) = run(case);
+        if !codes.iter().any(|c| c.as_str() == case.code) {
+            wrong.push(format!("{}: expected {} among {:?}", case.name, case.code, codes));
+        }
+        snapshot(&dir, &case.name, &text);
+    }
+    assert!(wrong.is_empty(), "cases without their code:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn every_code_has_a_diagnostics_case() {
+    let covered: Vec<String> = cases(&golden_dir("diagnostics")).into_iter().map(|c| c.code).collect();
+    let missing: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).filter(|c| !covered.iter().any(|k| k == c)).collect();
+    assert!(missing.is_empty(), "codes without a golden case: {missing:?}");
+}
