@@ -146,6 +146,7 @@ impl Keyword {
         }
     }
 
+    #[allow(clippy::should_implement_trait)] // returns Option, not FromStr's Result
     pub fn from_str(s: &str) -> Option<Keyword> {
         Keyword::ALL.iter().copied().find(|k| k.as_str() == s)
     }
