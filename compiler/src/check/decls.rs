@@ -11,7 +11,11 @@ use super::values::{self, CidrError, PortSpecError};
 use super::{External, Model, PortDecl, ProbeDecl, Segment, Target};
 
 /// The first property with `keyword`; every further one is E0207.
-pub(super) fn once<'a>(block: &'a Block, keyword: Keyword, diags: &mut Vec<Diagnostic>) -> Option<&'a Property> {
+pub(super) fn once<'a>(
+    block: &'a Block,
+    keyword: Keyword,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<&'a Property> {
     let mut all = block.all(keyword);
     let first = all.next()?;
     for extra in all {
@@ -39,11 +43,20 @@ pub(super) fn missing(what: &str, keyword: Keyword, header: Span, line: &str) ->
 }
 
 fn invalid_name(code: Code, what: &str, value: &Value, why: String) -> Diagnostic {
-    Diagnostic::new(code, format!("invalid {what} `{}`", value.text), Label::new(value.span, why))
+    Diagnostic::new(
+        code,
+        format!("invalid {what} `{}`", value.text),
+        Label::new(value.span, why),
+    )
 }
 
 /// Checks a value with a validator, reporting E0403 with `what`; true when valid.
-fn k8s_name(value: &Value, what: &str, rule: fn(&str) -> Result<(), String>, diags: &mut Vec<Diagnostic>) -> bool {
+fn k8s_name(
+    value: &Value,
+    what: &str,
+    rule: fn(&str) -> Result<(), String>,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
     match rule(&value.text) {
         Ok(()) => true,
         Err(why) => {
@@ -58,7 +71,11 @@ fn value_of(p: Option<&Property>, i: usize) -> Option<&Value> {
 }
 
 /// The `trust LEVEL` of a segment or external.
-fn trust_of(names: &Names, block: &Block, diags: &mut Vec<Diagnostic>) -> (Option<crate::resolve::LevelId>, Option<Span>) {
+fn trust_of(
+    names: &Names,
+    block: &Block,
+    diags: &mut Vec<Diagnostic>,
+) -> (Option<crate::resolve::LevelId>, Option<Span>) {
     let prop = once(block, Keyword::Trust, diags);
     match value_of(prop, 0) {
         Some(v) => match names.lookup_level(v) {
@@ -78,7 +95,9 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
     let mut by_name: HashMap<String, Span> = HashMap::new();
     let mut by_number: HashMap<(u16, &'static str), (Span, String)> = HashMap::new();
     for prop in block.all(Keyword::Port) {
-        let (Some(name), Some(spec)) = (prop.values.first(), prop.values.get(1)) else { continue };
+        let (Some(name), Some(spec)) = (prop.values.first(), prop.values.get(1)) else {
+            continue;
+        };
         if let Err(why) = values::port_name(&name.text) {
             diags.push(
                 invalid_name(Code::E0404, "port name", name, why)
@@ -110,7 +129,11 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
                 diags.push(
                     Diagnostic::new(
                         Code::E0410,
-                        format!("ports `{first_name}` and `{}` both use {number}/{}", name.text, protocol.transport()),
+                        format!(
+                            "ports `{first_name}` and `{}` both use {number}/{}",
+                            name.text,
+                            protocol.transport()
+                        ),
                         Label::new(spec.span, "same number and transport"),
                     )
                     .with_label(Label::new(*first, format!("`{first_name}` declared here")))
@@ -120,7 +143,11 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
                 by_number.insert(key, (prop.span, name.text.clone()));
             }
         }
-        out.push(PortDecl { name: name.text.clone(), spec: parsed, span: prop.span });
+        out.push(PortDecl {
+            name: name.text.clone(),
+            spec: parsed,
+            span: prop.span,
+        });
     }
     out
 }
@@ -131,7 +158,11 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
         if spec.quoted {
             spec.span
         } else {
-            Span { file: spec.span.file, start: spec.span.start + at.start as u32, end: spec.span.start + at.end as u32 }
+            Span {
+                file: spec.span.file,
+                start: spec.span.start + at.start as u32,
+                end: spec.span.start + at.end as u32,
+            }
         }
     };
     match error {
@@ -140,7 +171,10 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
             format!("invalid port specification `{}`", spec.text),
             Label::new(spec.span, "expected NUMBER/PROTOCOL"),
         )
-        .with_help(format!("write e.g. `8080/http`; the protocol is one of {}", list(values::PROTOCOLS))),
+        .with_help(format!(
+            "write e.g. `8080/http`; the protocol is one of {}",
+            list(values::PROTOCOLS)
+        )),
         PortSpecError::OutOfRange { number, at } => Diagnostic::new(
             Code::E0401,
             format!("port number `{number}` is out of range"),
@@ -153,7 +187,10 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
                 Label::new(sub(at), "not a protocol"),
             );
             match did_you_mean(&protocol, values::PROTOCOLS.iter().copied()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`? the protocols are {}", list(values::PROTOCOLS))),
+                Some(s) => d.with_help(format!(
+                    "did you mean `{s}`? the protocols are {}",
+                    list(values::PROTOCOLS)
+                )),
                 None => d.with_help(format!("the protocols are {}", list(values::PROTOCOLS))),
             }
         }
@@ -161,7 +198,11 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
 }
 
 pub(super) fn list(items: &[&str]) -> String {
-    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{s}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Validates `select` pairs; a key given twice is E0405.
@@ -196,9 +237,19 @@ fn selector(prop: &Property, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, St
 }
 
 pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
-    let std_namespaces: HashSet<String> =
-        model.names.segments.iter().filter(|s| s.std).map(|s| s.ast.namespace.text.clone()).collect();
-    let first_level = model.names.levels.get(1).filter(|_| model.names.user_levels > 0).map(|l| l.name.clone());
+    let std_namespaces: HashSet<String> = model
+        .names
+        .segments
+        .iter()
+        .filter(|s| s.std)
+        .map(|s| s.ast.namespace.text.clone())
+        .collect();
+    let first_level = model
+        .names
+        .levels
+        .get(1)
+        .filter(|_| model.names.user_levels > 0)
+        .map(|l| l.name.clone());
     let mut segments = Vec::with_capacity(model.names.segments.len());
     for decl in &model.names.segments {
         let ast = &decl.ast;
@@ -220,7 +271,12 @@ pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         let (trust, trust_span) = trust_of(&model.names, block, diags);
         if block.first(Keyword::Trust).is_none() {
             let level = first_level.as_deref().unwrap_or(INTERNET);
-            diags.push(missing(&format!("segment `{}`", decl.display), Keyword::Trust, ast.header, &format!("trust {level}")));
+            diags.push(missing(
+                &format!("segment `{}`", decl.display),
+                Keyword::Trust,
+                ast.header,
+                &format!("trust {level}"),
+            ));
         }
         let select = once(block, Keyword::Select, diags);
         let selector = match select {
@@ -253,7 +309,9 @@ pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         let ports = ports(block, diags);
         let mut probes = Vec::new();
         for prop in block.all(Keyword::Probe) {
-            let Some(port_name) = prop.values.first() else { continue };
+            let Some(port_name) = prop.values.first() else {
+                continue;
+            };
             let Some(port) = ports.iter().position(|p| p.name == port_name.text) else {
                 diags.push(unknown_port(&decl.display, ast.header, port_name, &ports));
                 continue;
@@ -286,7 +344,12 @@ pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
 }
 
 /// E0202: `owner` (declared at `decl`) has no port `port`.
-pub(super) fn unknown_port(owner: &str, decl: Span, port: &Value, ports: &[PortDecl]) -> Diagnostic {
+pub(super) fn unknown_port(
+    owner: &str,
+    decl: Span,
+    port: &Value,
+    ports: &[PortDecl],
+) -> Diagnostic {
     let mut d = Diagnostic::new(
         Code::E0202,
         format!("`{owner}` has no port `{}`", port.text),
@@ -295,10 +358,16 @@ pub(super) fn unknown_port(owner: &str, decl: Span, port: &Value, ports: &[PortD
     .with_label(Label::new(decl, format!("`{owner}` is declared here")));
     d = match did_you_mean(&port.text, ports.iter().map(|p| p.name.as_str())) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-        None if ports.is_empty() => d.with_help(format!("`{owner}` declares no ports; add a `port NAME NUMBER/PROTOCOL` line")),
+        None if ports.is_empty() => d.with_help(format!(
+            "`{owner}` declares no ports; add a `port NAME NUMBER/PROTOCOL` line"
+        )),
         None => d.with_help(format!(
             "`{owner}` declares {}",
-            ports.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
+            ports
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     };
     d
@@ -310,8 +379,14 @@ pub(super) fn check_path(v: &Value, diags: &mut Vec<Diagnostic>) -> bool {
         Ok(()) => true,
         Err(why) => {
             diags.push(
-                Diagnostic::new(Code::E0408, format!("invalid path `{}`", v.text), Label::new(v.span, why))
-                    .with_help("write `/x` for exactly `/x`, `/x/*` for `/x` and below, `/*` for every path"),
+                Diagnostic::new(
+                    Code::E0408,
+                    format!("invalid path `{}`", v.text),
+                    Label::new(v.span, why),
+                )
+                .with_help(
+                    "write `/x` for exactly `/x`, `/x/*` for `/x` and below, `/*` for every path",
+                ),
             );
             false
         }
@@ -324,9 +399,11 @@ pub(super) fn cidrs(values: &[Value], diags: &mut Vec<Diagnostic>) -> Vec<(Strin
     for v in values {
         match values::cidr(&v.text) {
             Ok(c) => out.push((c, v.span)),
-            Err(CidrError::Invalid(why)) => {
-                diags.push(Diagnostic::new(Code::E0406, format!("invalid CIDR `{}`", v.text), Label::new(v.span, why)))
-            }
+            Err(CidrError::Invalid(why)) => diags.push(Diagnostic::new(
+                Code::E0406,
+                format!("invalid CIDR `{}`", v.text),
+                Label::new(v.span, why),
+            )),
             Err(CidrError::NotCanonical(canonical)) => diags.push(
                 Diagnostic::new(
                     Code::E0406,
@@ -367,13 +444,30 @@ pub(super) fn check_externals(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                     cidr_list.push(c);
                 }
             }
-            None => diags.push(missing(&format!("external `{}`", ast.name.text), Keyword::Cidr, ast.header, "cidr 203.0.113.0/24")),
+            None => diags.push(missing(
+                &format!("external `{}`", ast.name.text),
+                Keyword::Cidr,
+                ast.header,
+                "cidr 203.0.113.0/24",
+            )),
         }
         let ports = ports(block, diags);
         if block.first(Keyword::Port).is_none() {
-            diags.push(missing(&format!("external `{}`", ast.name.text), Keyword::Port, ast.header, "port https 443/tcp"));
+            diags.push(missing(
+                &format!("external `{}`", ast.name.text),
+                Keyword::Port,
+                ast.header,
+                "port https 443/tcp",
+            ));
         }
-        externals.push(External { name: ast.name.text.clone(), trust, trust_span, cidrs: cidr_list, ports, header: ast.header });
+        externals.push(External {
+            name: ast.name.text.clone(),
+            trust,
+            trust_span,
+            cidrs: cidr_list,
+            ports,
+            header: ast.header,
+        });
     }
     model.externals = externals;
 }
@@ -397,8 +491,19 @@ fn unknown_choice(what: &str, v: &Value, valid: &[&str]) -> Diagnostic {
 /// Resolves a target's `controller`/`dns` value to a segment.
 fn segment_value(names: &Names, v: &Value, diags: &mut Vec<Diagnostic>) -> Option<SegIdx> {
     let r = match v.text.strip_prefix("std.") {
-        Some(rest) => ast::Ref { std: true, name: Value { text: rest.to_string(), ..v.clone() }, span: v.span },
-        None => ast::Ref { std: false, name: v.clone(), span: v.span },
+        Some(rest) => ast::Ref {
+            std: true,
+            name: Value {
+                text: rest.to_string(),
+                ..v.clone()
+            },
+            span: v.span,
+        },
+        None => ast::Ref {
+            std: false,
+            name: v.clone(),
+            span: v.span,
+        },
     };
     match names.lookup(&r) {
         Ok(crate::resolve::Named::Segment(s)) => Some(s),
@@ -425,7 +530,12 @@ pub(super) fn check_targets(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         let what = format!("target `{}`", t.name.text);
         let ingress = match value_of(once(block, Keyword::Ingress, diags), 0) {
             None => {
-                diags.push(missing(&what, Keyword::Ingress, t.name.span, "ingress nginx"));
+                diags.push(missing(
+                    &what,
+                    Keyword::Ingress,
+                    t.name.span,
+                    "ingress nginx",
+                ));
                 None
             }
             Some(v) => match v.text.as_str() {
@@ -509,7 +619,10 @@ pub(super) fn check_targets(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::new(
                     Code::E0204,
                     format!("{what} uses the standard library, which no file imports"),
-                    Label::new(t.name.span, format!("its defaults are {}", needs_std.join(" and "))),
+                    Label::new(
+                        t.name.span,
+                        format!("its defaults are {}", needs_std.join(" and ")),
+                    ),
                 )
                 .with_help("add import \"std/k8s\" (or set `controller` and `dns` explicitly)"),
             );

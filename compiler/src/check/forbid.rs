@@ -72,7 +72,10 @@ fn name_of(model: &Model, node: Node) -> String {
 
 pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
     let names = &model.names;
-    let mut graph = Graph { out: vec![Vec::new(); 1 + model.segments.len() + model.externals.len()], segments: model.segments.len() };
+    let mut graph = Graph {
+        out: vec![Vec::new(); 1 + model.segments.len() + model.externals.len()],
+        segments: model.segments.len(),
+    };
     // (from, to, declaration, is exposure)
     let mut edges: Vec<(Node, Node, Span, bool)> = Vec::new();
     for a in &model.allows {
@@ -99,19 +102,34 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
                 continue;
             }
         };
-        let rule = format!("forbid {} {} {}", f.source.display(), if f.transitive { "->*" } else { "->" }, f.destination.display());
+        let rule = format!(
+            "forbid {} {} {}",
+            f.source.display(),
+            if f.transitive { "->*" } else { "->" },
+            f.destination.display()
+        );
         if !f.transitive {
             for (from, to, span, exposure) in &edges {
                 if matches(model, a, *from) && matches(model, b, *to) {
                     let what = if *exposure {
                         format!("exposing `{}` breaks `{rule}`", name_of(model, *to))
                     } else {
-                        format!("allow `{} -> {}` breaks `{rule}`", name_of(model, *from), name_of(model, *to))
+                        format!(
+                            "allow `{} -> {}` breaks `{rule}`",
+                            name_of(model, *from),
+                            name_of(model, *to)
+                        )
                     };
                     diags.push(
-                        Diagnostic::new(Code::E0701, what, Label::new(*span, "this edge is forbidden"))
-                            .with_label(Label::new(f.span, "forbidden here"))
-                            .with_help("remove the edge, or change the forbid if the policy has changed"),
+                        Diagnostic::new(
+                            Code::E0701,
+                            what,
+                            Label::new(*span, "this edge is forbidden"),
+                        )
+                        .with_label(Label::new(f.span, "forbidden here"))
+                        .with_help(
+                            "remove the edge, or change the forbid if the policy has changed",
+                        ),
                     );
                 }
             }
@@ -132,7 +150,9 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
             }
             diags.push(
                 d.with_note(format!("the path: {}", chain.join(" -> ")))
-                    .with_help("remove one edge of the path, or change the forbid if the policy has changed"),
+                    .with_help(
+                    "remove one edge of the path, or change the forbid if the policy has changed",
+                ),
             );
         }
     }
@@ -140,7 +160,12 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
 
 /// Breadth-first from every node matching `a` to the nearest node matching `b` (at
 /// least one edge away); the path as (node, edge that reached it).
-fn shortest_path(model: &Model, graph: &Graph, a: Named, b: Named) -> Option<Vec<(usize, Option<Span>)>> {
+fn shortest_path(
+    model: &Model,
+    graph: &Graph,
+    a: Named,
+    b: Named,
+) -> Option<Vec<(usize, Option<Span>)>> {
     let n = graph.out.len();
     let mut reached: Vec<Option<(usize, Span)>> = vec![None; n];
     let mut start = vec![false; n];
