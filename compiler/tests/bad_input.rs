@@ -145,3 +145,21 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn thousands_of_segments_in_one_namespace_check_quickly() {
+    let n = 3000;
+    let mut text = String::from("trust {\n  app\n}\n");
+    for i in 0..n {
+        text.push_str(&format!("segment s{i} in big {{\n  trust app\n  select app=s{i} tier=back\n  port http 8080/http\n}}\n"));
+    }
+    for i in 1..n {
+        text.push_str(&format!("allow s{} -> s{i}:http\n", i - 1));
+    }
+    text.push_str(&format!("forbid s0 ->* s{}\n", n - 1));
+    let start = std::time::Instant::now();
+    let c = driver::compile_text("big.seg", &text);
+    let elapsed = start.elapsed();
+    assert_eq!(codes(&c), vec![Code::E0702]);
+    assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
+}

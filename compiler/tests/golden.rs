@@ -155,3 +155,19 @@ fn every_code_has_a_diagnostics_case() {
         "codes without a golden case: {missing:?}"
     );
 }
+
+#[test]
+fn every_code_is_documented() {
+    let docs =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/diagnostics.md"))
+            .expect("docs/diagnostics.md");
+    let missing: Vec<&str> = Code::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .filter(|c| !docs.contains(&format!("## {c}: ")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "codes missing from docs/diagnostics.md: {missing:?}"
+    );
+}
