@@ -163,3 +163,26 @@ fn thousands_of_segments_in_one_namespace_check_quickly() {
     assert_eq!(codes(&c), vec![Code::E0702]);
     assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
 }
+
+#[test]
+fn a_file_imported_by_two_routes_is_loaded_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(dir.path(), "a.seg", b"import \"common.seg\"\n");
+    write(dir.path(), "b.seg", b"import \"common.seg\"\n");
+    write(
+        dir.path(),
+        "common.seg",
+        b"segment web in shop {\n  trust internet\n  select app=web\n}\n",
+    );
+    let root = write(
+        dir.path(),
+        "main.seg",
+        b"import \"a.seg\"\nimport \"b.seg\"\n",
+    );
+    let c = driver::compile(&root).expect("readable");
+    assert_eq!(
+        codes(&c),
+        vec![Code::W0103],
+        "no duplicate `web`: common.seg is loaded once"
+    );
+}
