@@ -14,4 +14,8 @@ pub mod diag;
 pub mod syntax;
 pub mod ir;
 pub mod backends;
+pub mod resolve;
+pub mod check;
+pub mod driver;
 pub mod emit;
+pub mod cli;

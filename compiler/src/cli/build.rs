@@ -19,17 +19,11 @@ pub fn run(args: &BuildArgs, color: ColorChoice) -> ExitStatus {
     let policy = match driver::lower(&compiled, args.target.as_deref()) {
         Ok(policy) => policy,
         Err(LowerError::NoTarget) => {
-            eprintln!("error: {name} declares no target; add one, e.g. `target prod {{ ingress nginx  mesh istio }}`");
+            eprintln!("error: {name}: {}", LowerError::NoTarget);
             return ExitStatus::Failure;
         }
-        Err(LowerError::UnknownTarget { name: Some(wanted), available }) => {
-            return usage_error(format_args!("no target `{wanted}` in {name}; the targets are: {}", available.join(", ")));
-        }
-        Err(LowerError::UnknownTarget { name: None, available }) => {
-            return usage_error(format_args!(
-                "{name} declares several targets; choose one with --target ({})",
-                available.join(", ")
-            ));
+        Err(e @ (LowerError::TargetRequired { .. } | LowerError::UnknownTarget { .. })) => {
+            return usage_error(format_args!("{name}: {e}"));
         }
         Err(LowerError::Diagnostics(diagnostics)) => {
             report(&compiled.sources, &diagnostics, color, &name);

@@ -14,7 +14,7 @@ mod parser;
 pub mod format;
 
 pub use lexical::{scan, Lexical};
-pub use load::{decode, MAX_SOURCE_BYTES};
+pub use load::{decode, DecodeError, MAX_SOURCE_BYTES};
 pub use parser::parse;
 
 /// The keywords that start a top-level declaration.

@@ -1,0 +1,578 @@
+//! Edges: allows and exposures, their ports, HTTP restrictions and trust.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::diag::{Code, Diagnostic, Label, Span};
+use crate::resolve::{LevelId, Named, Names, SegIdx};
+use crate::syntax::ast::{self, Keyword, Value};
+
+use super::decls::{check_path, cidrs, missing, once, unknown_port};
+use super::values;
+use super::{Allow, Dest, Exposure, Model, PortDecl};
+
+/// The port `name` of a destination, or E0202.
+fn find_port<'a>(
+    owner: &str,
+    decl: Span,
+    ports: &'a [PortDecl],
+    name: &Value,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<(usize, &'a PortDecl)> {
+    match ports.iter().enumerate().find(|(_, p)| p.name == name.text) {
+        Some(found) => Some(found),
+        None => {
+            diags.push(unknown_port(owner, decl, name, ports));
+            None
+        }
+    }
+}
+
+fn kind_of(named: Named) -> &'static str {
+    match named {
+        Named::Segment(_) => "segment",
+        Named::External(_) => "external",
+        Named::Level(_) => "trust level",
+    }
+}
+
+/// Why `source_level` may not call `dest_level`, in words, for the secondary label.
+fn accepts_words(names: &Names, dest: LevelId) -> String {
+    let level = names.level(dest);
+    match &level.accepts {
+        crate::resolve::AcceptRule::Everything => format!("`{}` accepts every level", level.name),
+        crate::resolve::AcceptRule::AllButInternet => {
+            format!("`{}` accepts every level but `internet`", level.name)
+        }
+        crate::resolve::AcceptRule::SelfAndAbove => {
+            format!(
+                "`{}` accepts only itself and higher levels (no `accepts` clause)",
+                level.name
+            )
+        }
+        crate::resolve::AcceptRule::Listed(ls) => format!(
+            "`{}` accepts only {}",
+            level.name,
+            ls.iter()
+                .map(|l| format!("`{}`", names.level(*l).name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
+    let names = &model.names;
+    let mut allows = Vec::new();
+    // Identical allows: (source, destination, port, sorted methods, sorted paths).
+    type AllowKey = (SegIdx, Dest, usize, Vec<String>, Vec<String>);
+    let mut seen: HashMap<AllowKey, Span> = HashMap::new();
+    for a in &names.allows {
+        let source = match names.lookup(&a.source) {
+            Ok(Named::Segment(s)) => Some(s),
+            Ok(other) => {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0506,
+                        format!("{} `{}` cannot be the source of an allow", kind_of(other), a.source.display()),
+                        Label::new(a.source.span, "not a segment"),
+                    )
+                    .with_help("an allow starts at a segment; traffic from the internet enters through `expose`"),
+                );
+                None
+            }
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        };
+        let target = &a.destination.target;
+        let destination = match names.lookup(target) {
+            Ok(Named::Segment(s)) => Some(Dest::Segment(s)),
+            Ok(Named::External(e)) => Some(Dest::External(e)),
+            Ok(Named::Level(_)) => {
+                diags.push(Diagnostic::new(
+                    Code::E0201,
+                    format!(
+                        "`{}` is a trust level, not a segment or external",
+                        target.display()
+                    ),
+                    Label::new(
+                        target.span,
+                        "an allow's destination is a segment or an external",
+                    ),
+                ));
+                None
+            }
+            Err(d) => {
+                diags.push(d);
+                None
+            }
+        };
+        let block = a.block.as_ref();
+        let methods_prop = block.and_then(|b| once(b, Keyword::Methods, diags));
+        let paths_prop = block.and_then(|b| once(b, Keyword::Paths, diags));
+        let mut methods = Vec::new();
+        for v in methods_prop
+            .map(|p| p.values.as_slice())
+            .unwrap_or_default()
+        {
+            match values::method(&v.text) {
+                Ok(()) => methods.push(v.text.clone()),
+                Err((why, help)) => {
+                    let mut d = Diagnostic::new(
+                        Code::E0409,
+                        format!("invalid HTTP method `{}`", v.text),
+                        Label::new(v.span, why),
+                    );
+                    d.help = help;
+                    diags.push(d);
+                }
+            }
+        }
+        let mut paths = Vec::new();
+        for v in paths_prop.map(|p| p.values.as_slice()).unwrap_or_default() {
+            if check_path(v, diags) {
+                paths.push(v.text.clone());
+            }
+        }
+        let Some(dest) = destination else { continue };
+        let (dest_name, dest_decl) = (model.dest_name(dest).to_string(), dest_header(model, dest));
+        let Some((port, decl)) = find_port(
+            &dest_name,
+            dest_decl,
+            model.dest_ports(dest),
+            &a.destination.port,
+            diags,
+        ) else {
+            continue;
+        };
+        if let Some((_, protocol)) = decl.spec {
+            for prop in [methods_prop, paths_prop].into_iter().flatten() {
+                if !protocol.is_http() {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E0501,
+                            format!(
+                                "`{}` on port `{}`, which is {}",
+                                prop.keyword.as_str(),
+                                decl.name,
+                                protocol.as_str()
+                            ),
+                            Label::new(
+                                prop.span,
+                                "only http and grpc ports have methods and paths",
+                            ),
+                        )
+                        .with_label(Label::new(decl.span, "declared here"))
+                        .with_help(format!(
+                            "remove the `{}` line, or declare the port as http or grpc",
+                            prop.keyword.as_str()
+                        )),
+                    );
+                }
+            }
+        }
+        let Some(source) = source else { continue };
+        check_trust(model, a, source, dest, diags);
+        let mut key_methods = methods.clone();
+        key_methods.sort();
+        key_methods.dedup();
+        let mut key_paths = paths.clone();
+        key_paths.sort();
+        key_paths.dedup();
+        let key = (source, dest, port, key_methods, key_paths);
+        if let Some(first) = seen.get(&key) {
+            diags.push(
+                Diagnostic::new(
+                    Code::W0105,
+                    format!(
+                        "duplicate allow `{} -> {}:{}`",
+                        a.source.display(),
+                        dest_name,
+                        decl.name
+                    ),
+                    Label::new(a.header, "allowed again here"),
+                )
+                .with_label(Label::new(*first, "first allowed here"))
+                .with_help("remove one of them"),
+            );
+        } else {
+            seen.insert(key, a.header);
+        }
+        allows.push(Allow {
+            source,
+            destination: dest,
+            port,
+            methods,
+            paths,
+            header: a.header,
+        });
+    }
+    model.allows = allows;
+}
+
+fn dest_header(model: &Model, dest: Dest) -> Span {
+    match dest {
+        Dest::Segment(s) => model.segment(s).header,
+        Dest::External(e) => model.external(e).header,
+    }
+}
+
+/// E0502 (the destination's level does not accept the source's) and E0505 (a caller
+/// without a mesh identity into a level that requires mTLS).
+fn check_trust(
+    model: &Model,
+    a: &ast::Allow,
+    source: SegIdx,
+    dest: Dest,
+    diags: &mut Vec<Diagnostic>,
+) {
+    let names = &model.names;
+    let src = model.segment(source);
+    let (Some(src_level), Some(dst_level)) = (src.trust, model.dest_level(dest)) else {
+        return;
+    };
+    let dest_name = model.dest_name(dest);
+    if !names.accepts(dst_level, src_level) {
+        let dst = names.level(dst_level);
+        let mut d = Diagnostic::new(
+            Code::E0502,
+            format!(
+                "`{}` (trust `{}`) may not call `{}` (trust `{}`)",
+                src.name,
+                names.level(src_level).name,
+                dest_name,
+                dst.name
+            ),
+            Label::new(a.header, "this allow crosses trust levels the wrong way"),
+        );
+        if let Some(span) = dst.accepts_span() {
+            d = d.with_label(Label::new(span, accepts_words(names, dst_level)));
+        }
+        if let Some(span) = src.trust_span {
+            d = d.with_label(Label::new(
+                span,
+                format!("`{}` is `{}`", src.name, names.level(src_level).name),
+            ));
+        }
+        let dst_trust_span = match dest {
+            Dest::Segment(s) => model.segment(s).trust_span,
+            Dest::External(e) => model.external(e).trust_span,
+        };
+        if let Some(span) = dst_trust_span {
+            d = d.with_label(Label::new(span, format!("`{dest_name}` is `{}`", dst.name)));
+        }
+        let help = match dst.decl {
+            Some(_) => format!(
+                "add `{}` to what `{}` accepts, or remove this allow",
+                names.level(src_level).name,
+                dst.name
+            ),
+            None => accepts_words(names, dst_level),
+        };
+        diags.push(d.with_help(help));
+    }
+    let dst = names.level(dst_level);
+    if dst.requires_mtls && !src.meshed {
+        let mut d = Diagnostic::new(
+            Code::E0505,
+            format!(
+                "`{}` is unmeshed but `{}` requires mTLS",
+                src.name, dest_name
+            ),
+            Label::new(a.header, "this caller has no mesh identity"),
+        );
+        if let Some(span) = src.unmeshed_span {
+            d = d.with_label(Label::new(
+                span,
+                format!("`{}` is marked unmeshed", src.name),
+            ));
+        }
+        if let Some(decl) = &dst.decl {
+            d = d.with_label(Label::new(
+                decl.span,
+                format!("`{}` requires mtls", dst.name),
+            ));
+        }
+        diags.push(d.with_help(format!(
+            "mesh `{}` (remove `unmeshed`), or remove this allow",
+            src.name
+        )));
+    }
+}
+
+pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
+    let names = &model.names;
+    let mut exposures = Vec::new();
+    let mut routes: HashMap<(String, String), Span> = HashMap::new();
+    let lowest_user_level = (names.user_levels > 0).then_some(LevelId(1));
+    for e in &names.exposes {
+        let target = &e.target.target;
+        let block = &e.block;
+        // Properties first, so that every value error is reported even when the
+        // segment does not resolve.
+        let host_prop = once(block, Keyword::Host, diags);
+        let host = host_prop.and_then(|p| p.values.first());
+        let host_ok = match host {
+            None => {
+                diags.push(missing(
+                    &format!("expose `{}`", target.display()),
+                    Keyword::Host,
+                    e.header,
+                    "host \"shop.example.com\"",
+                ));
+                false
+            }
+            Some(h) => match values::host(&h.text) {
+                Ok(wildcard) => {
+                    if wildcard {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::W0101,
+                                format!("wildcard host `{}`", h.text),
+                                Label::new(h.span, "matches every subdomain"),
+                            )
+                            .with_help("name each host you mean to expose"),
+                        );
+                    }
+                    true
+                }
+                Err(why) => {
+                    diags.push(Diagnostic::new(
+                        Code::E0407,
+                        format!("invalid host `{}`", h.text),
+                        Label::new(h.span, why),
+                    ));
+                    false
+                }
+            },
+        };
+        let paths_prop = once(block, Keyword::Paths, diags);
+        let mut paths = Vec::new();
+        for v in paths_prop.map(|p| p.values.as_slice()).unwrap_or_default() {
+            if check_path(v, diags) {
+                paths.push(v.text.clone());
+            }
+        }
+        let tls = once(block, Keyword::Tls, diags).and_then(|p| p.values.first());
+        if let Some(v) = tls {
+            if let Err(why) = values::dns1123_subdomain(&v.text) {
+                diags.push(Diagnostic::new(
+                    Code::E0403,
+                    format!("invalid TLS secret name `{}`", v.text),
+                    Label::new(v.span, why),
+                ));
+            }
+        }
+        let mut sources = Vec::new();
+        if let Some(p) = once(block, Keyword::Source, diags) {
+            for (c, span) in cidrs(&p.values, diags) {
+                if values::is_whole_internet(&c) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::W0104,
+                            format!("`source {c}` is the default"),
+                            Label::new(span, "every client address"),
+                        )
+                        .with_help("remove the `source` line, or list the client ranges you mean"),
+                    );
+                } else {
+                    sources.push(c);
+                }
+            }
+        }
+        let auth_url = once(block, Keyword::Auth, diags).and_then(|p| p.values.get(1));
+        if let Some(v) = auth_url {
+            if let Err(why) = values::auth_url(&v.text) {
+                diags.push(Diagnostic::new(
+                    Code::E0411,
+                    format!("invalid auth URL `{}`", v.text),
+                    Label::new(v.span, why),
+                ));
+            }
+        }
+        let segment = match names.lookup(target) {
+            Ok(Named::Segment(s)) if !model.segment(s).std => s,
+            Ok(other) => {
+                let what = match other {
+                    Named::Segment(_) => "a standard-library segment",
+                    Named::External(_) => "an external",
+                    Named::Level(_) => "a trust level",
+                };
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0508,
+                        format!("`{}` is {what}, not one of your segments", target.display()),
+                        Label::new(target.span, "cannot be exposed"),
+                    )
+                    .with_help("only segments declared in your files can be exposed"),
+                );
+                continue;
+            }
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
+        let seg = model.segment(segment);
+        let Some((port, decl)) =
+            find_port(&seg.name, seg.header, &seg.ports, &e.target.port, diags)
+        else {
+            continue;
+        };
+        if let Some((_, protocol)) = decl.spec {
+            if !protocol.is_http() {
+                diags.push(
+                    Diagnostic::new(
+                        Code::E0507,
+                        format!(
+                            "port `{}` of `{}` is {}, not http or grpc",
+                            decl.name,
+                            seg.name,
+                            protocol.as_str()
+                        ),
+                        Label::new(
+                            e.target.port.span,
+                            "cannot be routed by an ingress controller",
+                        ),
+                    )
+                    .with_label(Label::new(decl.span, "declared here")),
+                );
+            }
+        }
+        if let Some(level_id) = seg.trust {
+            let level = names.level(level_id);
+            let accepts_internet = names.accepts(level_id, Names::INTERNET);
+            if !accepts_internet {
+                let mut d = Diagnostic::new(
+                    Code::E0503,
+                    format!(
+                        "`{}` (trust `{}`) cannot be exposed: `{}` does not accept `internet`",
+                        seg.name, level.name, level.name
+                    ),
+                    Label::new(e.header, "an exposure is an edge from `internet`"),
+                );
+                if let Some(span) = level.accepts_span() {
+                    d = d.with_label(Label::new(span, accepts_words(names, level_id)));
+                }
+                diags.push(d.with_help(format!(
+                    "add `internet` to what `{}` accepts, or expose a segment of a level that does",
+                    level.name
+                )));
+            }
+            let tls_required = level.requires_tls || (accepts_internet && !level.allows_plaintext);
+            if tls_required && tls.is_none() {
+                let mut d = Diagnostic::new(
+                    Code::E0504,
+                    format!(
+                        "exposure of `{}` has no `tls`, which trust `{}` requires",
+                        seg.name, level.name
+                    ),
+                    Label::new(e.header, "served without TLS"),
+                );
+                if let Some(decl) = &level.decl {
+                    d = d.with_label(Label::new(decl.span, "TLS is required by this level"));
+                }
+                diags.push(d.with_help(format!(
+                    "add `tls {}-tls` (a TLS secret in namespace `{}`), or say `allows plaintext` on level `{}`",
+                    seg.name, seg.namespace, level.name
+                )));
+            }
+            let catch_all = paths.is_empty() || paths.iter().any(|p| p == "/*");
+            if catch_all
+                && accepts_internet
+                && lowest_user_level.is_some_and(|lowest| level_id > lowest)
+            {
+                let span = paths_prop.map_or(e.header, |p| p.span);
+                diags.push(
+                    Diagnostic::new(
+                        Code::W0102,
+                        format!(
+                            "every path of `{}` (trust `{}`) is exposed",
+                            seg.name, level.name
+                        ),
+                        Label::new(span, "catch-all path"),
+                    )
+                    .with_help("list the paths the internet needs, e.g. `paths \"/api/*\"`"),
+                );
+            }
+        }
+        if let (true, Some(h)) = (host_ok, host) {
+            let route_paths: Vec<String> = if paths.is_empty() {
+                vec!["/*".to_string()]
+            } else {
+                paths.clone()
+            };
+            for p in route_paths {
+                let key = (h.text.clone(), p.clone());
+                if let Some(first) = routes.get(&key) {
+                    diags.push(
+                        Diagnostic::new(
+                            Code::E0602,
+                            format!("host `{}` path `{p}` is exposed twice", h.text),
+                            Label::new(e.header, "exposed again here"),
+                        )
+                        .with_label(Label::new(*first, "first exposed here"))
+                        .with_help(
+                            "one host and path reach one backend; remove or change one exposure",
+                        ),
+                    );
+                } else {
+                    routes.insert(key, e.header);
+                }
+            }
+            exposures.push(Exposure {
+                segment,
+                port,
+                host: h.text.clone(),
+                paths,
+                tls: tls.map(|v| v.text.clone()),
+                sources,
+                auth_url: auth_url.map(|v| v.text.clone()),
+                header: e.header,
+            });
+        }
+    }
+    model.exposures = exposures;
+}
+
+/// W0103: a user segment that no allow or exposure mentions.
+///
+/// Skipped when a file has syntax errors: the allow that failed to parse may be the
+/// one that uses the segment.
+pub(super) fn check_unused(model: &Model, syntax_errors: bool, diags: &mut Vec<Diagnostic>) {
+    if syntax_errors {
+        return;
+    }
+    let names = &model.names;
+    let mut used: HashSet<SegIdx> = HashSet::new();
+    // Names that resolved count even when the edge had other errors, so that one
+    // mistake does not also make its segments look unused.
+    for a in &names.allows {
+        for r in [&a.source, &a.destination.target] {
+            if let Ok(Named::Segment(s)) = names.lookup(r) {
+                used.insert(s);
+            }
+        }
+    }
+    for e in &names.exposes {
+        if let Ok(Named::Segment(s)) = names.lookup(&e.target.target) {
+            used.insert(s);
+        }
+    }
+    for t in &model.targets {
+        used.extend(t.controller.iter().chain(t.dns.iter()).copied());
+    }
+    for (idx, decl) in names.user_segments() {
+        if !used.contains(&idx) {
+            diags.push(
+                Diagnostic::new(
+                    Code::W0103,
+                    format!("segment `{}` is never used", decl.display),
+                    Label::new(decl.ast.name.span, "no allow or expose mentions it"),
+                )
+                .with_help("its pods get default-deny only; add the allows it needs, or remove it"),
+            );
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! Checking: every rule of the language, over the resolved declarations.
+//!
+//! Takes: [`Loaded`] files and their [`Names`]. Gives: a [`Model`] holding every
+//! declaration with its values parsed (what lowering reads), and a diagnostic for every
+//! broken rule; a declaration with an error is kept as far as it is meaningful so that
+//! later rules still run and every error of a run is reported.
+//! Must not: know anything about a target's YAML or a backend, print, or stop at the
+//! first error. Nothing here may be quadratic in the policy's size in the common case.
+
+mod decls;
+mod edges;
+mod forbid;
+mod model;
+mod overlap;
+pub mod values;
+
+pub use model::*;
+
+use crate::diag::{Code, Diagnostic, Label, Span};
+use crate::resolve::{self, Loaded};
+
+/// Checks a loaded compilation. The diagnostics include the loader's and the parser's.
+pub fn check(loaded: &Loaded) -> (Model, Vec<Diagnostic>) {
+    let mut diags = loaded.diagnostics.clone();
+    let (names, name_diags) = resolve::build(loaded);
+    diags.extend(name_diags);
+    let mut model = Model::new(names);
+    decls::check_segments(&mut model, &mut diags);
+    decls::check_externals(&mut model, &mut diags);
+    decls::check_targets(&mut model, &mut diags);
+    edges::check_allows(&mut model, &mut diags);
+    edges::check_exposures(&mut model, &mut diags);
+    edges::check_unused(
+        &model,
+        crate::diag::has_errors(&loaded.diagnostics),
+        &mut diags,
+    );
+    forbid::check_forbids(&model, &mut diags);
+    overlap::check_selectors(&model, &mut diags);
+    overlap::check_services(&model, &mut diags);
+    if model.names.user_segments().next().is_none() && !crate::diag::has_errors(&diags) {
+        diags.push(
+            Diagnostic::new(
+                Code::E0003,
+                "nothing to compile: no segments are declared",
+                Label::new(
+                    Span::new(loaded.root, 0..0),
+                    "this file declares no segment",
+                ),
+            )
+            .with_help("declare a workload: `segment web in shop { trust dmz  select app=web }`"),
+        );
+    }
+    crate::diag::sort(&mut diags);
+    (model, diags)
+}
