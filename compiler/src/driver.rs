@@ -31,13 +31,7 @@ impl Compiled {
 
     /// The names of the declared targets, sorted.
     pub fn target_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .model
-            .names
-            .targets
-            .iter()
-            .map(|t| t.name.text.clone())
-            .collect();
+        let mut names: Vec<String> = self.model.names.targets.iter().map(|t| t.name.text.clone()).collect();
         names.sort();
         names
     }
@@ -58,12 +52,7 @@ pub fn compile_text(name: &str, text: &str) -> Compiled {
 
 fn finish(loaded: resolve::Loaded, root_name: String) -> Compiled {
     let (model, diagnostics) = check::check(&loaded);
-    Compiled {
-        sources: loaded.sources,
-        diagnostics,
-        model,
-        root_name,
-    }
+    Compiled { sources: loaded.sources, diagnostics, model, root_name }
 }
 
 /// Why a compilation could not be lowered.
@@ -74,10 +63,7 @@ pub enum LowerError {
     /// Several targets exist and none was named.
     TargetRequired { available: Vec<String> },
     /// The named target does not exist.
-    UnknownTarget {
-        name: String,
-        available: Vec<String>,
-    },
+    UnknownTarget { name: String, available: Vec<String> },
     /// The compilation has errors, or the target breaks a target-specific rule; the
     /// diagnostics are sorted.
     Diagnostics(Vec<Diagnostic>),
@@ -85,15 +71,11 @@ pub enum LowerError {
 
 impl fmt::Display for LowerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let list = |names: &[String]| {
-            names
-                .iter()
-                .map(|n| format!("`{n}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+        let list = |names: &[String]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
         match self {
-            LowerError::NoTarget => write!(f, "the policy declares no `target`; add e.g. `target prod {{ ingress nginx  mesh istio }}`"),
+            LowerError::NoTarget => {
+                write!(f, "the policy declares no `target`; add e.g. `target prod {{ ingress nginx  mesh istio }}`")
+            }
             LowerError::TargetRequired { available } => {
                 write!(f, "the policy declares several targets; pick one with `--target` ({})", list(available))
             }
@@ -114,12 +96,7 @@ impl std::error::Error for LowerError {}
 /// Lowers a compilation for `target` (`None`: the only target declared).
 pub fn lower(compiled: &Compiled, target: Option<&str>) -> Result<ir::Policy, LowerError> {
     if compiled.has_errors() {
-        let errors = compiled
-            .diagnostics
-            .iter()
-            .filter(|d| d.is_error())
-            .cloned()
-            .collect();
+        let errors = compiled.diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
         return Err(LowerError::Diagnostics(errors));
     }
     let available = compiled.target_names();
@@ -129,10 +106,7 @@ pub fn lower(compiled: &Compiled, target: Option<&str>) -> Result<ir::Policy, Lo
             .targets
             .iter()
             .find(|t| t.name == name)
-            .ok_or_else(|| LowerError::UnknownTarget {
-                name: name.to_string(),
-                available: available.clone(),
-            })?,
+            .ok_or_else(|| LowerError::UnknownTarget { name: name.to_string(), available: available.clone() })?,
         None => match compiled.model.targets.as_slice() {
             [] => return Err(LowerError::NoTarget),
             [only] => only,
@@ -166,64 +140,30 @@ mod tests {
         let c = compile_text("shop.seg", SHOP);
         let policy = lower(&c, None).expect("shop lowers");
         let names: Vec<&str> = policy.segments.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(
-            names,
-            [
-                "api",
-                "db",
-                "std.dns",
-                "std.ingress-nginx",
-                "std.prometheus",
-                "web"
-            ]
-        );
+        assert_eq!(names, ["api", "db", "std.dns", "std.ingress-nginx", "std.prometheus", "web"]);
         assert_eq!(policy.managed_namespaces, ["data", "shop"]);
         assert_eq!(policy.edges.len(), 4);
         let sample = ir::sample::shop(ir::IngressKind::Nginx, ir::MeshKind::Istio);
         let web_api = |p: &ir::Policy| {
-            p.edges
-                .iter()
-                .find(|e| p.segment(e.source).name == "web")
-                .map(|e| (e.port.clone(), e.l7.clone()))
+            p.edges.iter().find(|e| p.segment(e.source).name == "web").map(|e| (e.port.clone(), e.l7.clone()))
         };
         assert_eq!(web_api(&policy), web_api(&sample));
         assert_eq!(policy.exposures[0].paths, sample.exposures[0].paths);
-        assert_eq!(
-            policy.exposures[0].sources,
-            Vec::<String>::new(),
-            "0.0.0.0/0 is the default"
-        );
+        assert_eq!(policy.exposures[0].sources, Vec::<String>::new(), "0.0.0.0/0 is the default");
         assert_eq!(policy.controller().name, "std.ingress-nginx");
-        assert_eq!(
-            policy.target.dns.map(|d| policy.segment(d).name.as_str()),
-            Some("std.dns")
-        );
+        assert_eq!(policy.target.dns.map(|d| policy.segment(d).name.as_str()), Some("std.dns"));
     }
 
     #[test]
     fn target_selection() {
-        let two = SHOP.replace(
-            "target prod {",
-            "target edge { ingress traefik mesh linkerd }\ntarget prod {",
-        );
+        let two = SHOP.replace("target prod {", "target edge { ingress traefik mesh linkerd }\ntarget prod {");
         let c = compile_text("shop.seg", &two);
         assert!(!c.has_errors());
-        assert_eq!(
-            lower(&c, None),
-            Err(LowerError::TargetRequired {
-                available: vec!["edge".into(), "prod".into()]
-            })
-        );
-        assert!(matches!(
-            lower(&c, Some("prd")),
-            Err(LowerError::UnknownTarget { .. })
-        ));
+        assert_eq!(lower(&c, None), Err(LowerError::TargetRequired { available: vec!["edge".into(), "prod".into()] }));
+        assert!(matches!(lower(&c, Some("prd")), Err(LowerError::UnknownTarget { .. })));
         let edge = lower(&c, Some("edge")).expect("edge lowers");
         assert_eq!(edge.controller().name, "std.traefik");
-        assert_eq!(
-            edge.target.identity_suffix,
-            "serviceaccount.identity.linkerd.cluster.local"
-        );
+        assert_eq!(edge.target.identity_suffix, "serviceaccount.identity.linkerd.cluster.local");
     }
 
     #[test]
@@ -241,31 +181,17 @@ mod tests {
 
     #[test]
     fn allows_merge_per_edge() {
-        let text = SHOP.replace(
-            "allow api -> db:pg",
-            "allow api -> db:pg\nallow web -> api:http { methods PUT }",
-        );
+        let text = SHOP.replace("allow api -> db:pg", "allow api -> db:pg\nallow web -> api:http { methods PUT }");
         let policy = lower(&compile_text("shop.seg", &text), None).expect("lowers");
-        let edge = policy
-            .edges
-            .iter()
-            .find(|e| policy.segment(e.source).name == "web")
-            .expect("web edge");
+        let edge = policy.edges.iter().find(|e| policy.segment(e.source).name == "web").expect("web edge");
         assert_eq!(edge.decls.len(), 2);
         match &edge.l7 {
             ir::L7::Rules(rules) => assert_eq!(rules.len(), 2),
             other => panic!("expected rules, got {other:?}"),
         }
-        let open = SHOP.replace(
-            "allow api -> db:pg",
-            "allow api -> db:pg\nallow web -> api:http",
-        );
+        let open = SHOP.replace("allow api -> db:pg", "allow api -> db:pg\nallow web -> api:http");
         let policy = lower(&compile_text("shop.seg", &open), None).expect("lowers");
-        let edge = policy
-            .edges
-            .iter()
-            .find(|e| policy.segment(e.source).name == "web")
-            .expect("web edge");
+        let edge = policy.edges.iter().find(|e| policy.segment(e.source).name == "web").expect("web edge");
         assert_eq!(edge.l7, ir::L7::Any);
     }
 }

@@ -10,12 +10,12 @@
 //! The library never prints or exits; `cli` does.
 #![forbid(unsafe_code)]
 
-pub mod diag;
-pub mod syntax;
-pub mod ir;
 pub mod backends;
-pub mod resolve;
 pub mod check;
+pub mod cli;
+pub mod diag;
 pub mod driver;
 pub mod emit;
-pub mod cli;
+pub mod ir;
+pub mod resolve;
+pub mod syntax;

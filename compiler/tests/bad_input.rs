@@ -28,11 +28,7 @@ fn codes(c: &Compiled) -> Vec<Code> {
 
 fn assert_error(c: &Compiled, code: Code) {
     assert!(c.has_errors(), "expected errors, got {:?}", codes(c));
-    assert!(
-        codes(c).contains(&code),
-        "expected {code} among {:?}",
-        codes(c)
-    );
+    assert!(codes(c).contains(&code), "expected {code} among {:?}", codes(c));
 }
 
 #[test]
@@ -42,10 +38,8 @@ fn empty_file() {
 
 #[test]
 fn binary_junk() {
-    let junk: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .chain([0, 0xff, 0xfe, 0xc3])
-        .collect();
+    let junk: Vec<u8> =
+        (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).chain([0, 0xff, 0xfe, 0xc3]).collect();
     assert_error(&compile_bytes(&junk), Code::E0001);
 }
 
@@ -74,32 +68,29 @@ fn fifty_megabytes_are_refused_quickly() {
 
 #[test]
 fn unterminated_strings() {
-    let c = compile_bytes(b"segment web in shop {\n  trust internet\n  select \"app=web\n}\nexpose web:http { host \"x");
+    let c =
+        compile_bytes(b"segment web in shop {\n  trust internet\n  select \"app=web\n}\nexpose web:http { host \"x");
     assert_error(&c, Code::E0102);
 }
 
 #[test]
 fn look_alike_letters_in_names() {
-    let c = compile_bytes(
-        "segment w\u{0435}b in shop {\n  trust internet\n  select app=web\n}\n".as_bytes(),
-    );
+    let c = compile_bytes("segment w\u{0435}b in shop {\n  trust internet\n  select app=web\n}\n".as_bytes());
     assert_error(&c, Code::E0103);
 }
 
 #[test]
 fn port_numbers_out_of_range() {
     for number in ["0", "70000"] {
-        let text = format!("segment web in shop {{\n  trust internet\n  select app=web\n  port http {number}/http\n}}\n");
+        let text =
+            format!("segment web in shop {{\n  trust internet\n  select app=web\n  port http {number}/http\n}}\n");
         assert_error(&compile_bytes(text.as_bytes()), Code::E0401);
     }
 }
 
 #[test]
 fn label_value_of_64_characters() {
-    let text = format!(
-        "segment web in shop {{\n  trust internet\n  select app={}\n}}\n",
-        "v".repeat(64)
-    );
+    let text = format!("segment web in shop {{\n  trust internet\n  select app={}\n}}\n", "v".repeat(64));
     assert_error(&compile_bytes(text.as_bytes()), Code::E0405);
 }
 
@@ -151,7 +142,9 @@ fn thousands_of_segments_in_one_namespace_check_quickly() {
     let n = 3000;
     let mut text = String::from("trust {\n  app\n}\n");
     for i in 0..n {
-        text.push_str(&format!("segment s{i} in big {{\n  trust app\n  select app=s{i} tier=back\n  port http 8080/http\n}}\n"));
+        text.push_str(&format!(
+            "segment s{i} in big {{\n  trust app\n  select app=s{i} tier=back\n  port http 8080/http\n}}\n"
+        ));
     }
     for i in 1..n {
         text.push_str(&format!("allow s{} -> s{i}:http\n", i - 1));
@@ -169,20 +162,8 @@ fn a_file_imported_by_two_routes_is_loaded_once() {
     let dir = tempfile::tempdir().expect("temp dir");
     write(dir.path(), "a.seg", b"import \"common.seg\"\n");
     write(dir.path(), "b.seg", b"import \"common.seg\"\n");
-    write(
-        dir.path(),
-        "common.seg",
-        b"segment web in shop {\n  trust internet\n  select app=web\n}\n",
-    );
-    let root = write(
-        dir.path(),
-        "main.seg",
-        b"import \"a.seg\"\nimport \"b.seg\"\n",
-    );
+    write(dir.path(), "common.seg", b"segment web in shop {\n  trust internet\n  select app=web\n}\n");
+    let root = write(dir.path(), "main.seg", b"import \"a.seg\"\nimport \"b.seg\"\n");
     let c = driver::compile(&root).expect("readable");
-    assert_eq!(
-        codes(&c),
-        vec![Code::W0103],
-        "no duplicate `web`: common.seg is loaded once"
-    );
+    assert_eq!(codes(&c), vec![Code::W0103], "no duplicate `web`: common.seg is loaded once");
 }

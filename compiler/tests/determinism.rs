@@ -18,7 +18,10 @@ fn examples_dir() -> PathBuf {
 const EXAMPLES: &[(&str, &[&str])] = &[
     ("shop.seg", &["shop.seg"]),
     ("edge.seg", &["edge.seg"]),
-    ("multi-team/main.seg", &["multi-team/main.seg", "multi-team/teams/storefront.seg", "multi-team/teams/payments.seg"]),
+    (
+        "multi-team/main.seg",
+        &["multi-team/main.seg", "multi-team/teams/storefront.seg", "multi-team/teams/payments.seg"],
+    ),
 ];
 
 /// Every target's output stream, concatenated.

@@ -45,28 +45,16 @@ fn cases(dir: &Path) -> Vec<Case> {
     let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
     for entry in entries {
         let path = entry.expect("directory entry").path();
-        let file_name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_string();
+        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
         let code = file_name.split('-').next().unwrap_or_default().to_string();
         let is_code = code.len() == 5 && (code.starts_with('E') || code.starts_with('W'));
         if !is_code {
             continue;
         }
         if path.is_dir() {
-            out.push(Case {
-                name: file_name,
-                root: path.join("main.seg"),
-                code,
-            });
+            out.push(Case { name: file_name, root: path.join("main.seg"), code });
         } else if let Some(name) = file_name.strip_suffix(".seg") {
-            out.push(Case {
-                name: name.to_string(),
-                root: path,
-                code,
-            });
+            out.push(Case { name: name.to_string(), root: path, code });
         }
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -77,13 +65,7 @@ fn cases(dir: &Path) -> Vec<Case> {
 fn grow_to(root: &Path) -> Option<u64> {
     let text = fs::read(root).ok()?;
     let text = String::from_utf8_lossy(&text);
-    text.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix("// golden: grow-to ")?
-            .trim()
-            .parse()
-            .ok()
-    })
+    text.lines().find_map(|l| l.trim().strip_prefix("// golden: grow-to ")?.trim().parse().ok())
 }
 
 /// Compiles a case (honouring directives) and renders what a user would see.
@@ -93,11 +75,7 @@ fn run(case: &Case) -> (String, Vec<Code>) {
         Some(size) => {
             let copy = temp.path().join(case.root.file_name().expect("file name"));
             fs::copy(&case.root, &copy).expect("copy case");
-            fs::OpenOptions::new()
-                .write(true)
-                .open(&copy)
-                .and_then(|f| f.set_len(size))
-                .expect("grow case");
+            fs::OpenOptions::new().write(true).open(&copy).and_then(|f| f.set_len(size)).expect("grow case");
             copy
         }
         None => case.root.clone(),
@@ -108,9 +86,7 @@ fn run(case: &Case) -> (String, Vec<Code>) {
     // Show paths as a reader of the repository sees them.
     let tests = format!("{}/", repo().display());
     let shown_root = case.root.display().to_string().replace(&tests, "");
-    let rendered = rendered
-        .replace(&root.display().to_string(), &shown_root)
-        .replace(&tests, "");
+    let rendered = rendered.replace(&root.display().to_string(), &shown_root).replace(&tests, "");
     let codes = compiled.diagnostics.iter().map(|d| d.code).collect();
     (format!("exit status: {status}\n{rendered}"), codes)
 }
@@ -130,51 +106,26 @@ fn diagnostics() {
     for case in &all {
         let (text, codes) = run(case);
         if !codes.iter().any(|c| c.as_str() == case.code) {
-            wrong.push(format!(
-                "{}: expected {} among {:?}",
-                case.name, case.code, codes
-            ));
+            wrong.push(format!("{}: expected {} among {:?}", case.name, case.code, codes));
         }
         snapshot(&dir, &case.name, &text);
     }
-    assert!(
-        wrong.is_empty(),
-        "cases without their code:\n{}",
-        wrong.join("\n")
-    );
+    assert!(wrong.is_empty(), "cases without their code:\n{}", wrong.join("\n"));
 }
 
 #[test]
 fn every_code_has_a_diagnostics_case() {
-    let covered: Vec<String> = cases(&golden_dir("diagnostics"))
-        .into_iter()
-        .map(|c| c.code)
-        .collect();
-    let missing: Vec<&str> = Code::ALL
-        .iter()
-        .map(|c| c.as_str())
-        .filter(|c| !covered.iter().any(|k| k == c))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "codes without a golden case: {missing:?}"
-    );
+    let covered: Vec<String> = cases(&golden_dir("diagnostics")).into_iter().map(|c| c.code).collect();
+    let missing: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).filter(|c| !covered.iter().any(|k| k == c)).collect();
+    assert!(missing.is_empty(), "codes without a golden case: {missing:?}");
 }
 
 #[test]
 fn every_code_is_documented() {
-    let docs =
-        fs::read_to_string(repo().join("docs/diagnostics.md"))
-            .expect("docs/diagnostics.md");
-    let missing: Vec<&str> = Code::ALL
-        .iter()
-        .map(|c| c.as_str())
-        .filter(|c| !docs.contains(&format!("## {c}: ")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "codes missing from docs/diagnostics.md: {missing:?}"
-    );
+    let docs = fs::read_to_string(repo().join("docs/diagnostics.md")).expect("docs/diagnostics.md");
+    let missing: Vec<&str> =
+        Code::ALL.iter().map(|c| c.as_str()).filter(|c| !docs.contains(&format!("## {c}: "))).collect();
+    assert!(missing.is_empty(), "codes missing from docs/diagnostics.md: {missing:?}");
 }
 
 // ---------------------------------------------------------------- build output
@@ -238,7 +189,10 @@ fn build_output_matches_golden() {
                     emit::ChangeKind::Stale => {
                         let expected = fs::read_to_string(&path).unwrap_or_default();
                         let actual = &files.iter().find(|f| f.path == change.path).unwrap().contents;
-                        format!("\n{}", similar::TextDiff::from_lines(expected.as_str(), actual.as_str()).unified_diff())
+                        format!(
+                            "\n{}",
+                            similar::TextDiff::from_lines(expected.as_str(), actual.as_str()).unified_diff()
+                        )
                     }
                     _ => String::new(),
                 };
@@ -258,8 +212,8 @@ fn build_output_matches_golden() {
 /// every namespaced kind carries metadata.namespace.
 fn check_objects_parse_back(files: &[emit::Rendered]) {
     for file in files {
-        let value: serde_yaml::Value = serde_yaml::from_str(&file.contents)
-            .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.path.display()));
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(&file.contents).unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.path.display()));
         let kind = value["kind"].as_str().expect("kind");
         assert!(value["apiVersion"].as_str().is_some(), "{}: apiVersion", file.path.display());
         assert!(value["metadata"]["name"].as_str().is_some(), "{}: name", file.path.display());

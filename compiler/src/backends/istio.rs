@@ -140,10 +140,7 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
                     object_name(&[&segment.slug, &(index + 1).to_string()])
                 };
                 let name = unique_name(&mut taken, base);
-                objects.push(Object::new(
-                    Backend::Istio,
-                    &allow_policy(segment, name, chunk.to_vec()),
-                ));
+                objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk.to_vec())));
             }
         }
     }
@@ -155,9 +152,7 @@ fn peer_authentication(namespace: &str) -> PeerAuthentication {
         api_version: API_VERSION,
         kind: "PeerAuthentication",
         metadata: metadata(PEER_AUTHENTICATION, namespace),
-        spec: PeerAuthenticationSpec {
-            mtls: Mtls { mode: "STRICT" },
-        },
+        spec: PeerAuthenticationSpec { mtls: Mtls { mode: "STRICT" } },
     }
 }
 
@@ -176,9 +171,7 @@ fn allow_policy(segment: &Segment, name: String, rules: Vec<Rule>) -> Authorizat
         kind: "AuthorizationPolicy",
         metadata: metadata(name, &segment.namespace),
         spec: AuthorizationPolicySpec {
-            selector: Some(WorkloadSelector {
-                match_labels: segment.selector.clone(),
-            }),
+            selector: Some(WorkloadSelector { match_labels: segment.selector.clone() }),
             action: Some("ALLOW"),
             rules,
         },
@@ -214,8 +207,7 @@ impl<'p> Inbound<'p> {
                 edges.entry(id).or_default().push(edge);
             }
         }
-        let mut exposures: BTreeMap<SegmentId, BTreeMap<Port, BTreeSet<PathMatch>>> =
-            BTreeMap::new();
+        let mut exposures: BTreeMap<SegmentId, BTreeMap<Port, BTreeSet<PathMatch>>> = BTreeMap::new();
         for exposure in &policy.exposures {
             exposures
                 .entry(exposure.segment)
@@ -250,10 +242,7 @@ fn segment_rules(policy: &Policy, inbound: &Inbound, id: SegmentId) -> Vec<Rule>
     let controller = policy.controller();
     if let Some(principal) = principal(policy, controller) {
         for (port, paths) in inbound.exposures.get(&id).into_iter().flatten() {
-            let exposed = HttpRule {
-                methods: Vec::new(),
-                paths: paths.iter().cloned().collect(),
-            };
+            let exposed = HttpRule { methods: Vec::new(), paths: paths.iter().cloned().collect() };
             for rule in edge_rules(&principal, port, &L7::Rules(vec![exposed])) {
                 push(rule);
             }
@@ -264,12 +253,7 @@ fn segment_rules(policy: &Policy, inbound: &Inbound, id: SegmentId) -> Vec<Rule>
 
 /// The caller's SPIFFE principal, or `None` for a caller with no mesh identity.
 fn principal(policy: &Policy, source: &Segment) -> Option<String> {
-    source.meshed.then(|| {
-        format!(
-            "{}/ns/{}/sa/{}",
-            policy.target.trust_domain, source.namespace, source.account
-        )
-    })
+    source.meshed.then(|| format!("{}/ns/{}/sa/{}", policy.target.trust_domain, source.namespace, source.account))
 }
 
 /// Rules admitting `principal` on `port` as `l7` allows. On a port Istio treats as TCP
@@ -277,25 +261,14 @@ fn principal(policy: &Policy, source: &Segment) -> Option<String> {
 /// then exactly the declared L4 triple, as in every L4 layer); UDP gets no rule.
 fn edge_rules(principal: &str, port: &Port, l7: &L7) -> Vec<Rule> {
     let rule = |methods: Vec<String>, paths: Vec<String>| Rule {
-        from: vec![RuleFrom {
-            source: Source {
-                principals: vec![principal.to_string()],
-            },
-        }],
-        to: vec![RuleTo {
-            operation: Operation {
-                ports: vec![port.number.to_string()],
-                methods,
-                paths,
-            },
-        }],
+        from: vec![RuleFrom { source: Source { principals: vec![principal.to_string()] } }],
+        to: vec![RuleTo { operation: Operation { ports: vec![port.number.to_string()], methods, paths } }],
     };
     match (port.protocol, l7) {
         (Protocol::Udp, _) => Vec::new(),
-        (Protocol::Http | Protocol::Grpc, L7::Rules(http_rules)) => http_rules
-            .iter()
-            .map(|r| rule(r.methods.clone(), istio_paths(&r.paths)))
-            .collect(),
+        (Protocol::Http | Protocol::Grpc, L7::Rules(http_rules)) => {
+            http_rules.iter().map(|r| rule(r.methods.clone(), istio_paths(&r.paths))).collect()
+        }
         _ => vec![rule(Vec::new(), Vec::new())],
     }
 }
@@ -333,12 +306,7 @@ mod tests {
         emit(&shop(IngressKind::Nginx, MeshKind::Istio))
     }
 
-    fn find<'a>(
-        objects: &'a [Object],
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> &'a serde_yaml::Value {
+    fn find<'a>(objects: &'a [Object], kind: &str, namespace: &str, name: &str) -> &'a serde_yaml::Value {
         &objects
             .iter()
             .find(|o| o.kind == kind && o.namespace.as_deref() == Some(namespace) && o.name == name)
@@ -366,9 +334,7 @@ mod tests {
             assert!(serde_yaml::to_string(deny).unwrap().contains("spec: {}"));
         }
         // Nothing is written into the standard library's namespaces.
-        assert!(objects
-            .iter()
-            .all(|o| matches!(o.namespace.as_deref(), Some("data" | "shop"))));
+        assert!(objects.iter().all(|o| matches!(o.namespace.as_deref(), Some("data" | "shop"))));
     }
 
     #[test]
@@ -412,10 +378,7 @@ mod tests {
     #[test]
     fn exposed_paths_restrict_the_controller() {
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
-        policy.exposures[0].paths = vec![
-            PathMatch::Exact("/".into()),
-            PathMatch::Prefix("/shop".into()),
-        ];
+        policy.exposures[0].paths = vec![PathMatch::Exact("/".into()), PathMatch::Prefix("/shop".into())];
         let objects = emit(&policy);
         let web = find(&objects, "AuthorizationPolicy", "shop", "web");
         assert_eq!(
@@ -427,13 +390,9 @@ mod tests {
     #[test]
     fn segment_without_callers_gets_no_allow_policy() {
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
-        policy
-            .edges
-            .retain(|e| e.destination != Destination::Segment(sample::DB));
+        policy.edges.retain(|e| e.destination != Destination::Segment(sample::DB));
         let objects = emit(&policy);
-        assert!(!objects
-            .iter()
-            .any(|o| o.namespace.as_deref() == Some("data") && o.name == "db"));
+        assert!(!objects.iter().any(|o| o.namespace.as_deref() == Some("data") && o.name == "db"));
     }
 
     #[test]
@@ -451,10 +410,7 @@ mod tests {
 
     #[test]
     fn no_rule_is_empty_or_lacks_principals_or_ports() {
-        for mesh_policy in [
-            shop(IngressKind::Nginx, MeshKind::Istio),
-            shop(IngressKind::Traefik, MeshKind::Istio),
-        ] {
+        for mesh_policy in [shop(IngressKind::Nginx, MeshKind::Istio), shop(IngressKind::Traefik, MeshKind::Istio)] {
             for object in emit(&mesh_policy) {
                 if object.kind != "AuthorizationPolicy" || object.name == ALLOW_NOTHING {
                     continue;
@@ -462,13 +418,9 @@ mod tests {
                 let rules = rules(&object.body);
                 assert!(!rules.is_empty(), "{} has no rules", object.name);
                 for rule in rules {
-                    let principals = rule["from"][0]["source"]["principals"]
-                        .as_sequence()
-                        .expect("principals");
+                    let principals = rule["from"][0]["source"]["principals"].as_sequence().expect("principals");
                     assert!(!principals.is_empty());
-                    let ports = rule["to"][0]["operation"]["ports"]
-                        .as_sequence()
-                        .expect("ports");
+                    let ports = rule["to"][0]["operation"]["ports"].as_sequence().expect("ports");
                     assert!(!ports.is_empty());
                 }
             }
@@ -484,56 +436,30 @@ mod tests {
             source: sample::API,
             destination: Destination::Segment(sample::DB),
             port: pg,
-            l7: L7::Rules(vec![HttpRule {
-                methods: vec!["GET".into()],
-                paths: vec![PathMatch::Exact("/x".into())],
-            }]),
+            l7: L7::Rules(vec![HttpRule { methods: vec!["GET".into()], paths: vec![PathMatch::Exact("/x".into())] }]),
             decls: vec![],
         };
         let objects = emit(&policy);
         let db = find(&objects, "AuthorizationPolicy", "data", "db");
-        assert_eq!(
-            db["spec"]["rules"][0]["to"],
-            yaml(r#"[{operation: {ports: ["5432"]}}]"#)
-        );
+        assert_eq!(db["spec"]["rules"][0]["to"], yaml(r#"[{operation: {ports: ["5432"]}}]"#));
         // And on a gRPC port they are kept.
-        let grpc = policy
-            .segment(sample::API)
-            .port("grpc")
-            .cloned()
-            .expect("grpc port");
-        let rules = edge_rules(
-            "p",
-            &grpc,
-            &L7::Rules(vec![HttpRule {
-                methods: vec!["POST".into()],
-                paths: vec![],
-            }]),
-        );
+        let grpc = policy.segment(sample::API).port("grpc").cloned().expect("grpc port");
+        let rules = edge_rules("p", &grpc, &L7::Rules(vec![HttpRule { methods: vec!["POST".into()], paths: vec![] }]));
         assert_eq!(rules[0].to[0].operation.methods, vec!["POST".to_string()]);
     }
 
     #[test]
     fn udp_ports_get_no_rule() {
-        let udp = Port {
-            name: "dns".into(),
-            number: 53,
-            protocol: Protocol::Udp,
-        };
+        let udp = Port { name: "dns".into(), number: 53, protocol: Protocol::Udp };
         assert!(edge_rules("p", &udp, &L7::Any).is_empty());
     }
 
     #[test]
     fn paths_translate_by_segment() {
-        assert_eq!(
-            istio_paths(&[PathMatch::Prefix("/x".into())]),
-            vec!["/x", "/x/*"]
-        );
+        assert_eq!(istio_paths(&[PathMatch::Prefix("/x".into())]), vec!["/x", "/x/*"]);
         assert_eq!(istio_paths(&[PathMatch::Exact("/x".into())]), vec!["/x"]);
         assert!(istio_paths(&[PathMatch::Prefix("/".into())]).is_empty());
-        assert!(
-            istio_paths(&[PathMatch::Exact("/a".into()), PathMatch::Prefix("/".into())]).is_empty()
-        );
+        assert!(istio_paths(&[PathMatch::Exact("/a".into()), PathMatch::Prefix("/".into())]).is_empty());
         assert!(istio_paths(&[]).is_empty());
     }
 
@@ -558,25 +484,16 @@ mod tests {
         policy.target.trust_domain = "prod.example".into();
         let objects = emit(&policy);
         let db = find(&objects, "AuthorizationPolicy", "data", "db");
-        assert_eq!(
-            db["spec"]["rules"][0]["from"][0]["source"]["principals"][0],
-            "prod.example/ns/shop/sa/api"
-        );
+        assert_eq!(db["spec"]["rules"][0]["from"][0]["source"]["principals"][0], "prod.example/ns/shop/sa/api");
     }
 
     #[test]
     fn duplicate_exposures_give_one_rule() {
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
-        let second = Exposure {
-            host: "www.example.com".into(),
-            ..policy.exposures[0].clone()
-        };
+        let second = Exposure { host: "www.example.com".into(), ..policy.exposures[0].clone() };
         policy.exposures.push(second);
         let objects = emit(&policy);
-        assert_eq!(
-            rules(find(&objects, "AuthorizationPolicy", "shop", "web")).len(),
-            1
-        );
+        assert_eq!(rules(find(&objects, "AuthorizationPolicy", "shop", "web")).len(), 1);
     }
 
     #[test]
@@ -584,10 +501,7 @@ mod tests {
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
         policy.segments[sample::WEB.0].slug = ALLOW_NOTHING.into();
         let objects = emit(&policy);
-        assert_eq!(
-            find(&objects, "AuthorizationPolicy", "shop", "allow-nothing")["spec"],
-            yaml("{}")
-        );
+        assert_eq!(find(&objects, "AuthorizationPolicy", "shop", "allow-nothing")["spec"], yaml("{}"));
         let renamed = find(&objects, "AuthorizationPolicy", "shop", "allow-nothing-2");
         assert_eq!(renamed["spec"]["selector"], yaml("matchLabels: {app: web}"));
     }
@@ -600,20 +514,10 @@ mod tests {
         let mut seen = BTreeSet::new();
         for o in &objects {
             assert!(o.name.len() <= 63 && !o.name.is_empty());
-            assert!(o
-                .name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
-            assert!(
-                seen.insert((o.kind.clone(), o.namespace.clone(), o.name.clone())),
-                "duplicate {}",
-                o.name
-            );
+            assert!(o.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(seen.insert((o.kind.clone(), o.namespace.clone(), o.name.clone())), "duplicate {}", o.name);
             assert_eq!(o.api_version, "security.istio.io/v1");
-            assert_eq!(
-                o.body["metadata"]["labels"]["app.kubernetes.io/managed-by"],
-                "segc"
-            );
+            assert_eq!(o.body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
         }
     }
 }

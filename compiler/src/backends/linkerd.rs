@@ -79,10 +79,7 @@ impl<'p> Inbound<'p> {
         }
         let mut exposures: BTreeMap<(SegmentId, &Port), BTreeSet<&PathMatch>> = BTreeMap::new();
         for exposure in &policy.exposures {
-            exposures
-                .entry((exposure.segment, &exposure.port))
-                .or_default()
-                .extend(&exposure.paths);
+            exposures.entry((exposure.segment, &exposure.port)).or_default().extend(&exposure.paths);
         }
         Inbound { edges, exposures }
     }
@@ -100,13 +97,7 @@ struct Grants {
 impl Grants {
     fn of(policy: &Policy, inbound: &Inbound, id: SegmentId, port: &Port) -> Grants {
         let mut grants = Grants::default();
-        for edge in inbound
-            .edges
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .filter(|e| e.port == *port)
-        {
+        for edge in inbound.edges.get(&id).into_iter().flatten().filter(|e| e.port == *port) {
             if policy.segment(edge.source).meshed {
                 grants.add(edge.source, port, &edge.l7);
             }
@@ -120,10 +111,8 @@ impl Grants {
         }
         if port.protocol.is_http() {
             let probes = policy.segment(id).probes.iter().filter(|p| p.port == *port);
-            let atoms: BTreeSet<Atom> = probes
-                .flat_map(|p| &p.paths)
-                .map(|path| Atom::new(path, Some("GET")))
-                .collect();
+            let atoms: BTreeSet<Atom> =
+                probes.flat_map(|p| &p.paths).map(|path| Atom::new(path, Some("GET"))).collect();
             if !atoms.is_empty() {
                 grants.restricted.insert(Caller::Probes, atoms);
             }
@@ -143,21 +132,13 @@ impl Grants {
                 let mut atoms = BTreeSet::new();
                 for rule in rules {
                     let any_path = [PathMatch::Prefix("/".into())];
-                    let paths = if rule.paths.is_empty() {
-                        &any_path[..]
-                    } else {
-                        &rule.paths[..]
-                    };
+                    let paths = if rule.paths.is_empty() { &any_path[..] } else { &rule.paths[..] };
                     for path in paths {
                         if rule.methods.is_empty() {
                             atoms.insert(Atom::new(path, None));
                         }
                         // A method HTTPRoute cannot express is dropped: refused, not widened.
-                        for method in rule
-                            .methods
-                            .iter()
-                            .filter(|m| routes::METHODS.contains(&m.as_str()))
-                        {
+                        for method in rule.methods.iter().filter(|m| routes::METHODS.contains(&m.as_str())) {
                             atoms.insert(Atom::new(path, Some(method)));
                         }
                     }
@@ -241,10 +222,7 @@ impl<'p> Namespaced<'p> {
             out.push(Object::new(Backend::Linkerd, &all_networks(self.namespace)));
         }
         for (callers, name) in &self.authentications {
-            let identities = callers
-                .iter()
-                .map(|c| identity(policy, policy.segment(*c)))
-                .collect();
+            let identities = callers.iter().map(|c| identity(policy, policy.segment(*c))).collect();
             let authn = MeshTlsAuthentication {
                 api_version: AUTHZ_API,
                 kind: "MeshTLSAuthentication",
@@ -259,27 +237,19 @@ impl<'p> Namespaced<'p> {
 
     /// The Server of one port, its open callers' policy, and its routes.
     fn port(&mut self, segment: &Segment, port: &Port, grants: &Grants) {
-        let server_name = self
-            .names
-            .claim("Server", object_name(&[&segment.slug, &port.name]));
+        let server_name = self.names.claim("Server", object_name(&[&segment.slug, &port.name]));
         let server = Server {
             api_version: SERVER_API,
             kind: "Server",
             metadata: metadata(server_name.as_str(), self.namespace),
             spec: ServerSpec {
-                pod_selector: PodSelector {
-                    match_labels: segment.selector.clone(),
-                },
+                pod_selector: PodSelector { match_labels: segment.selector.clone() },
                 port: port.number,
                 proxy_protocol: proxy_protocol(port.protocol),
             },
         };
         self.objects.push(Object::new(Backend::Linkerd, &server));
-        let server_ref = Ref {
-            group: GROUP,
-            kind: "Server",
-            name: server_name.clone(),
-        };
+        let server_ref = Ref { group: GROUP, kind: "Server", name: server_name.clone() };
         if !grants.open.is_empty() {
             let authn = self.mesh_tls(&grants.open);
             self.authorize(server_name.clone(), server_ref.clone(), authn);
@@ -290,11 +260,7 @@ impl<'p> Namespaced<'p> {
             let authn = self.route_authentication(&callers);
             // Past the CRD's limits, the same group continues in further routes.
             for (index, chunk) in atoms.chunks(MAX_MATCHES * MAX_RULES).enumerate() {
-                let base = if index == 0 {
-                    base.clone()
-                } else {
-                    object_name(&[&base, &(index + 1).to_string()])
-                };
+                let base = if index == 0 { base.clone() } else { object_name(&[&base, &(index + 1).to_string()]) };
                 let route_name = self.names.claim("HTTPRoute", base);
                 let route = HttpRoute {
                     api_version: HTTP_ROUTE_API,
@@ -304,19 +270,13 @@ impl<'p> Namespaced<'p> {
                         parent_refs: vec![server_ref.clone()],
                         rules: chunk
                             .chunks(MAX_MATCHES)
-                            .map(|c| HttpRouteRule {
-                                matches: c.iter().map(route_match).collect(),
-                            })
+                            .map(|c| HttpRouteRule { matches: c.iter().map(route_match).collect() })
                             .collect(),
                     },
                 };
                 self.objects.push(Object::new(Backend::Linkerd, &route));
                 if let Some(authn) = &authn {
-                    let target = Ref {
-                        group: GROUP,
-                        kind: "HTTPRoute",
-                        name: route_name.clone(),
-                    };
+                    let target = Ref { group: GROUP, kind: "HTTPRoute", name: route_name.clone() };
                     self.authorize(route_name, target, authn.clone());
                 }
             }
@@ -330,10 +290,7 @@ impl<'p> Namespaced<'p> {
             api_version: AUTHZ_API,
             kind: "AuthorizationPolicy",
             metadata: metadata(name, self.namespace),
-            spec: AuthorizationPolicySpec {
-                target_ref: target,
-                required_authentication_refs: vec![authn],
-            },
+            spec: AuthorizationPolicySpec { target_ref: target, required_authentication_refs: vec![authn] },
         };
         self.objects.push(Object::new(Backend::Linkerd, &authz));
     }
@@ -343,22 +300,10 @@ impl<'p> Namespaced<'p> {
     fn route_authentication(&mut self, callers: &BTreeSet<Caller>) -> Option<Ref> {
         if callers.contains(&Caller::Probes) {
             self.probes_authorized = true;
-            return Some(Ref {
-                group: GROUP,
-                kind: "NetworkAuthentication",
-                name: ALL_NETWORKS.into(),
-            });
+            return Some(Ref { group: GROUP, kind: "NetworkAuthentication", name: ALL_NETWORKS.into() });
         }
-        let segments: BTreeSet<SegmentId> = callers
-            .iter()
-            .filter_map(|c| {
-                if let Caller::Segment(id) = c {
-                    Some(*id)
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let segments: BTreeSet<SegmentId> =
+            callers.iter().filter_map(|c| if let Caller::Segment(id) = c { Some(*id) } else { None }).collect();
         (!segments.is_empty()).then(|| self.mesh_tls(&segments))
     }
 
@@ -367,22 +312,13 @@ impl<'p> Namespaced<'p> {
         let name = match self.authentications.get(callers) {
             Some(name) => name.clone(),
             None => {
-                let slugs: Vec<&str> = callers
-                    .iter()
-                    .map(|c| self.policy.segment(*c).slug.as_str())
-                    .collect();
-                let name = self
-                    .names
-                    .claim("MeshTLSAuthentication", object_name(&slugs));
+                let slugs: Vec<&str> = callers.iter().map(|c| self.policy.segment(*c).slug.as_str()).collect();
+                let name = self.names.claim("MeshTLSAuthentication", object_name(&slugs));
                 self.authentications.insert(callers.clone(), name.clone());
                 name
             }
         };
-        Ref {
-            group: GROUP,
-            kind: "MeshTLSAuthentication",
-            name,
-        }
+        Ref { group: GROUP, kind: "MeshTLSAuthentication", name }
     }
 
     /// A route's caller label: the callers' slugs, `probes`, or `default`.
@@ -407,10 +343,7 @@ fn default_deny(namespace: &str) -> Namespace {
     // Namespaces are cluster-scoped.
     meta.namespace = None;
     meta.annotations = Some([(DEFAULT_POLICY_ANNOTATION.to_string(), "deny".to_string())].into());
-    Namespace {
-        metadata: meta,
-        ..Namespace::default()
-    }
+    Namespace { metadata: meta, ..Namespace::default() }
 }
 
 fn all_networks(namespace: &str) -> NetworkAuthentication {
@@ -418,9 +351,7 @@ fn all_networks(namespace: &str) -> NetworkAuthentication {
         api_version: AUTHZ_API,
         kind: "NetworkAuthentication",
         metadata: metadata(ALL_NETWORKS, namespace),
-        spec: NetworkAuthenticationSpec {
-            networks: vec![Network { cidr: "0.0.0.0/0" }, Network { cidr: "::/0" }],
-        },
+        spec: NetworkAuthenticationSpec { networks: vec![Network { cidr: "0.0.0.0/0" }, Network { cidr: "::/0" }] },
     }
 }
 
@@ -439,27 +370,15 @@ fn proxy_protocol(protocol: Protocol) -> &'static str {
 
 fn route_match(atom: &Atom) -> HttpRouteMatch {
     let path = match &atom.path {
-        PathMatch::Exact(p) => HttpPathMatch {
-            kind: "Exact",
-            value: p.clone(),
-        },
-        PathMatch::Prefix(p) => HttpPathMatch {
-            kind: "PathPrefix",
-            value: p.clone(),
-        },
+        PathMatch::Exact(p) => HttpPathMatch { kind: "Exact", value: p.clone() },
+        PathMatch::Prefix(p) => HttpPathMatch { kind: "PathPrefix", value: p.clone() },
     };
-    HttpRouteMatch {
-        path,
-        method: atom.method.clone(),
-    }
+    HttpRouteMatch { path, method: atom.method.clone() }
 }
 
 /// The caller's Linkerd identity: `ACCOUNT.NAMESPACE.IDENTITY_SUFFIX`.
 fn identity(policy: &Policy, segment: &Segment) -> String {
-    format!(
-        "{}.{}.{}",
-        segment.account, segment.namespace, policy.target.identity_suffix
-    )
+    format!("{}.{}.{}", segment.account, segment.namespace, policy.target.identity_suffix)
 }
 
 #[cfg(test)]

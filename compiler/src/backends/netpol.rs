@@ -20,8 +20,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
-    NetworkPolicyPort, NetworkPolicySpec,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -73,17 +73,11 @@ struct L4Port {
 
 impl L4Port {
     fn of(port: &Port) -> L4Port {
-        L4Port {
-            number: port.number,
-            transport: port.protocol.transport(),
-        }
+        L4Port { number: port.number, transport: port.protocol.transport() }
     }
 
     fn tcp(number: u16) -> L4Port {
-        L4Port {
-            number,
-            transport: "TCP",
-        }
+        L4Port { number, transport: "TCP" }
     }
 }
 
@@ -92,19 +86,12 @@ type Rules = BTreeMap<Peer, BTreeSet<L4Port>>;
 
 /// Every NetworkPolicy of the policy, sorted by (namespace, name).
 pub fn emit(policy: &Policy) -> Vec<Object> {
-    let managed: BTreeSet<&str> = policy
-        .managed_namespaces
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let managed: BTreeSet<&str> = policy.managed_namespaces.iter().map(String::as_str).collect();
     let (inbound, outbound) = connections(policy);
 
     let mut objects = Vec::new();
     for namespace in &policy.managed_namespaces {
-        objects.push(Object::new(
-            Backend::NetworkPolicy,
-            &default_deny(namespace),
-        ));
+        objects.push(Object::new(Backend::NetworkPolicy, &default_deny(namespace)));
         if let Some(dns) = allow_dns(policy, namespace) {
             objects.push(Object::new(Backend::NetworkPolicy, &dns));
         }
@@ -139,14 +126,9 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
 fn connections(policy: &Policy) -> (BTreeMap<SegmentId, Rules>, BTreeMap<SegmentId, Rules>) {
     let mut inbound: BTreeMap<SegmentId, Rules> = BTreeMap::new();
     let mut outbound: BTreeMap<SegmentId, Rules> = BTreeMap::new();
-    let add =
-        |map: &mut BTreeMap<SegmentId, Rules>, at: SegmentId, peer: Peer, ports: &[L4Port]| {
-            map.entry(at)
-                .or_default()
-                .entry(peer)
-                .or_default()
-                .extend(ports.iter().copied());
-        };
+    let add = |map: &mut BTreeMap<SegmentId, Rules>, at: SegmentId, peer: Peer, ports: &[L4Port]| {
+        map.entry(at).or_default().entry(peer).or_default().extend(ports.iter().copied());
+    };
 
     for edge in &policy.edges {
         match edge.destination {
@@ -156,12 +138,7 @@ fn connections(policy: &Policy) -> (BTreeMap<SegmentId, Rules>, BTreeMap<Segment
                 add(&mut outbound, edge.source, Peer::Segment(dest), &ports);
             }
             Destination::External(ext) => {
-                add(
-                    &mut outbound,
-                    edge.source,
-                    Peer::External(ext),
-                    &[L4Port::of(&edge.port)],
-                );
+                add(&mut outbound, edge.source, Peer::External(ext), &[L4Port::of(&edge.port)]);
             }
         }
     }
@@ -172,18 +149,8 @@ fn connections(policy: &Policy) -> (BTreeMap<SegmentId, Rules>, BTreeMap<Segment
     let mut clients: BTreeSet<&str> = BTreeSet::new();
     for exposure in &policy.exposures {
         let ports = wire_ports(policy, controller, exposure.segment, &exposure.port);
-        add(
-            &mut inbound,
-            exposure.segment,
-            Peer::Segment(controller),
-            &ports,
-        );
-        add(
-            &mut outbound,
-            controller,
-            Peer::Segment(exposure.segment),
-            &ports,
-        );
+        add(&mut inbound, exposure.segment, Peer::Segment(controller), &ports);
+        add(&mut outbound, controller, Peer::Segment(exposure.segment), &ports);
         if exposure.sources.is_empty() {
             clients.extend(ANYWHERE);
         } else {
@@ -199,24 +166,14 @@ fn connections(policy: &Policy) -> (BTreeMap<SegmentId, Rules>, BTreeMap<Segment
     // controller's business, not the policy's).
     let controller_ports: Vec<L4Port> = policy.controller().ports.iter().map(L4Port::of).collect();
     for cidr in clients {
-        add(
-            &mut inbound,
-            controller,
-            Peer::Cidr(cidr.to_string()),
-            &controller_ports,
-        );
+        add(&mut inbound, controller, Peer::Cidr(cidr.to_string()), &controller_ports);
     }
 
     // A managed DNS segment must answer every pod that `allow-dns` lets query it.
     if let Some(dns) = policy.target.dns {
         let dns_ports: Vec<L4Port> = policy.segment(dns).ports.iter().map(L4Port::of).collect();
         for namespace in &policy.managed_namespaces {
-            add(
-                &mut inbound,
-                dns,
-                Peer::Namespace(namespace.clone()),
-                &dns_ports,
-            );
+            add(&mut inbound, dns, Peer::Namespace(namespace.clone()), &dns_ports);
         }
     }
 
@@ -228,10 +185,7 @@ fn connections(policy: &Policy) -> (BTreeMap<SegmentId, Rules>, BTreeMap<Segment
 /// are meshed (Linkerd rewrites the destination port between meshed pods).
 fn wire_ports(policy: &Policy, source: SegmentId, dest: SegmentId, port: &Port) -> Vec<L4Port> {
     let mut ports = vec![L4Port::of(port)];
-    if policy.target.mesh == MeshKind::Linkerd
-        && policy.segment(source).meshed
-        && policy.segment(dest).meshed
-    {
+    if policy.target.mesh == MeshKind::Linkerd && policy.segment(source).meshed && policy.segment(dest).meshed {
         ports.push(L4Port::tcp(LINKERD_INBOUND_PORT));
     }
     ports
@@ -300,19 +254,13 @@ fn egress_to_platform(name: &str, namespace: &str, segments: &[&Segment]) -> Opt
 /// rule survives rendering (a policy without rules would only repeat `default-deny`).
 fn ingress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
     let ingress: Vec<NetworkPolicyIngressRule> = rendered_rules(policy, rules)
-        .map(|(peers, ports)| NetworkPolicyIngressRule {
-            from: Some(peers),
-            ports: Some(ports),
-        })
+        .map(|(peers, ports)| NetworkPolicyIngressRule { from: Some(peers), ports: Some(ports) })
         .collect();
     if ingress.is_empty() {
         return None;
     }
     Some(NetworkPolicy {
-        metadata: metadata(
-            object_name(&[&segment.slug, "ingress"]),
-            segment.namespace.clone(),
-        ),
+        metadata: metadata(object_name(&[&segment.slug, "ingress"]), segment.namespace.clone()),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(selector(&segment.selector)),
             policy_types: Some(policy_types(&["Ingress"])),
@@ -325,19 +273,13 @@ fn ingress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<N
 /// `<slug>-egress`: the segment's pods may call each destination on its ports.
 fn egress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
     let egress: Vec<NetworkPolicyEgressRule> = rendered_rules(policy, rules)
-        .map(|(peers, ports)| NetworkPolicyEgressRule {
-            to: Some(peers),
-            ports: Some(ports),
-        })
+        .map(|(peers, ports)| NetworkPolicyEgressRule { to: Some(peers), ports: Some(ports) })
         .collect();
     if egress.is_empty() {
         return None;
     }
     Some(NetworkPolicy {
-        metadata: metadata(
-            object_name(&[&segment.slug, "egress"]),
-            segment.namespace.clone(),
-        ),
+        metadata: metadata(object_name(&[&segment.slug, "egress"]), segment.namespace.clone()),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(selector(&segment.selector)),
             policy_types: Some(policy_types(&["Egress"])),
@@ -362,12 +304,7 @@ fn rendered_rules<'a>(
 fn render_peer(policy: &Policy, peer: &Peer) -> Vec<NetworkPolicyPeer> {
     match peer {
         Peer::Segment(id) => vec![segment_peer(policy.segment(*id))],
-        Peer::External(id) => policy
-            .external(*id)
-            .cidrs
-            .iter()
-            .map(|cidr| cidr_peer(cidr))
-            .collect(),
+        Peer::External(id) => policy.external(*id).cidrs.iter().map(|cidr| cidr_peer(cidr)).collect(),
         Peer::Namespace(namespace) => vec![NetworkPolicyPeer {
             namespace_selector: Some(namespace_selector(namespace)),
             // Every pod of the namespace, on purpose; written out so a reviewer sees it.
@@ -391,30 +328,20 @@ fn segment_peer(segment: &Segment) -> NetworkPolicyPeer {
 
 fn cidr_peer(cidr: &str) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
-        ip_block: Some(IPBlock {
-            cidr: cidr.to_string(),
-            except: None,
-        }),
+        ip_block: Some(IPBlock { cidr: cidr.to_string(), except: None }),
         ..NetworkPolicyPeer::default()
     }
 }
 
 fn namespace_selector(namespace: &str) -> LabelSelector {
     LabelSelector {
-        match_labels: Some(
-            [(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string())]
-                .into_iter()
-                .collect(),
-        ),
+        match_labels: Some([(NAMESPACE_NAME_LABEL.to_string(), namespace.to_string())].into_iter().collect()),
         ..LabelSelector::default()
     }
 }
 
 fn selector(labels: &BTreeMap<String, String>) -> LabelSelector {
-    LabelSelector {
-        match_labels: (!labels.is_empty()).then(|| labels.clone()),
-        ..LabelSelector::default()
-    }
+    LabelSelector { match_labels: (!labels.is_empty()).then(|| labels.clone()), ..LabelSelector::default() }
 }
 
 /// Numbered ports with their transport, in the set's (numeric) order: never a name,

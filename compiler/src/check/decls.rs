@@ -11,11 +11,7 @@ use super::values::{self, CidrError, PortSpecError};
 use super::{External, Model, PortDecl, ProbeDecl, Segment, Target};
 
 /// The first property with `keyword`; every further one is E0207.
-pub(super) fn once<'a>(
-    block: &'a Block,
-    keyword: Keyword,
-    diags: &mut Vec<Diagnostic>,
-) -> Option<&'a Property> {
+pub(super) fn once<'a>(block: &'a Block, keyword: Keyword, diags: &mut Vec<Diagnostic>) -> Option<&'a Property> {
     let mut all = block.all(keyword);
     let first = all.next()?;
     for extra in all {
@@ -43,20 +39,11 @@ pub(super) fn missing(what: &str, keyword: Keyword, header: Span, line: &str) ->
 }
 
 fn invalid_name(code: Code, what: &str, value: &Value, why: String) -> Diagnostic {
-    Diagnostic::new(
-        code,
-        format!("invalid {what} `{}`", value.text),
-        Label::new(value.span, why),
-    )
+    Diagnostic::new(code, format!("invalid {what} `{}`", value.text), Label::new(value.span, why))
 }
 
 /// Checks a value with a validator, reporting E0403 with `what`; true when valid.
-fn k8s_name(
-    value: &Value,
-    what: &str,
-    rule: fn(&str) -> Result<(), String>,
-    diags: &mut Vec<Diagnostic>,
-) -> bool {
+fn k8s_name(value: &Value, what: &str, rule: fn(&str) -> Result<(), String>, diags: &mut Vec<Diagnostic>) -> bool {
     match rule(&value.text) {
         Ok(()) => true,
         Err(why) => {
@@ -99,10 +86,10 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
             continue;
         };
         if let Err(why) = values::port_name(&name.text) {
-            diags.push(
-                invalid_name(Code::E0404, "port name", name, why)
-                    .with_help("port names are IANA service names: up to 15 lower-case letters, digits and single `-`"),
-            );
+            diags
+                .push(invalid_name(Code::E0404, "port name", name, why).with_help(
+                    "port names are IANA service names: up to 15 lower-case letters, digits and single `-`",
+                ));
         }
         if let Some(first) = by_name.get(&name.text) {
             diags.push(
@@ -129,11 +116,7 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
                 diags.push(
                     Diagnostic::new(
                         Code::E0410,
-                        format!(
-                            "ports `{first_name}` and `{}` both use {number}/{}",
-                            name.text,
-                            protocol.transport()
-                        ),
+                        format!("ports `{first_name}` and `{}` both use {number}/{}", name.text, protocol.transport()),
                         Label::new(spec.span, "same number and transport"),
                     )
                     .with_label(Label::new(*first, format!("`{first_name}` declared here")))
@@ -143,11 +126,7 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
                 by_number.insert(key, (prop.span, name.text.clone()));
             }
         }
-        out.push(PortDecl {
-            name: name.text.clone(),
-            spec: parsed,
-            span: prop.span,
-        });
+        out.push(PortDecl { name: name.text.clone(), spec: parsed, span: prop.span });
     }
     out
 }
@@ -171,10 +150,7 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
             format!("invalid port specification `{}`", spec.text),
             Label::new(spec.span, "expected NUMBER/PROTOCOL"),
         )
-        .with_help(format!(
-            "write e.g. `8080/http`; the protocol is one of {}",
-            list(values::PROTOCOLS)
-        )),
+        .with_help(format!("write e.g. `8080/http`; the protocol is one of {}", list(values::PROTOCOLS))),
         PortSpecError::OutOfRange { number, at } => Diagnostic::new(
             Code::E0401,
             format!("port number `{number}` is out of range"),
@@ -187,10 +163,7 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
                 Label::new(sub(at), "not a protocol"),
             );
             match did_you_mean(&protocol, values::PROTOCOLS.iter().copied()) {
-                Some(s) => d.with_help(format!(
-                    "did you mean `{s}`? the protocols are {}",
-                    list(values::PROTOCOLS)
-                )),
+                Some(s) => d.with_help(format!("did you mean `{s}`? the protocols are {}", list(values::PROTOCOLS))),
                 None => d.with_help(format!("the protocols are {}", list(values::PROTOCOLS))),
             }
         }
@@ -198,11 +171,7 @@ fn port_spec_error(spec: &Value, error: PortSpecError) -> Diagnostic {
 }
 
 pub(super) fn list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Validates `select` pairs; a key given twice is E0405.
@@ -237,19 +206,9 @@ fn selector(prop: &Property, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, St
 }
 
 pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
-    let std_namespaces: HashSet<String> = model
-        .names
-        .segments
-        .iter()
-        .filter(|s| s.std)
-        .map(|s| s.ast.namespace.text.clone())
-        .collect();
-    let first_level = model
-        .names
-        .levels
-        .get(1)
-        .filter(|_| model.names.user_levels > 0)
-        .map(|l| l.name.clone());
+    let std_namespaces: HashSet<String> =
+        model.names.segments.iter().filter(|s| s.std).map(|s| s.ast.namespace.text.clone()).collect();
+    let first_level = model.names.levels.get(1).filter(|_| model.names.user_levels > 0).map(|l| l.name.clone());
     let mut segments = Vec::with_capacity(model.names.segments.len());
     for decl in &model.names.segments {
         let ast = &decl.ast;
@@ -316,11 +275,8 @@ pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 diags.push(unknown_port(&decl.display, ast.header, port_name, &ports));
                 continue;
             };
-            let paths: Vec<String> = prop.values[1..]
-                .iter()
-                .filter(|v| check_path(v, diags))
-                .map(|v| v.text.clone())
-                .collect();
+            let paths: Vec<String> =
+                prop.values[1..].iter().filter(|v| check_path(v, diags)).map(|v| v.text.clone()).collect();
             probes.push(ProbeDecl { port, paths });
         }
         segments.push(Segment {
@@ -344,12 +300,7 @@ pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {
 }
 
 /// E0202: `owner` (declared at `decl`) has no port `port`.
-pub(super) fn unknown_port(
-    owner: &str,
-    decl: Span,
-    port: &Value,
-    ports: &[PortDecl],
-) -> Diagnostic {
+pub(super) fn unknown_port(owner: &str, decl: Span, port: &Value, ports: &[PortDecl]) -> Diagnostic {
     let mut d = Diagnostic::new(
         Code::E0202,
         format!("`{owner}` has no port `{}`", port.text),
@@ -358,16 +309,12 @@ pub(super) fn unknown_port(
     .with_label(Label::new(decl, format!("`{owner}` is declared here")));
     d = match did_you_mean(&port.text, ports.iter().map(|p| p.name.as_str())) {
         Some(s) => d.with_help(format!("did you mean `{s}`?")),
-        None if ports.is_empty() => d.with_help(format!(
-            "`{owner}` declares no ports; add a `port NAME NUMBER/PROTOCOL` line"
-        )),
+        None if ports.is_empty() => {
+            d.with_help(format!("`{owner}` declares no ports; add a `port NAME NUMBER/PROTOCOL` line"))
+        }
         None => d.with_help(format!(
             "`{owner}` declares {}",
-            ports
-                .iter()
-                .map(|p| format!("`{}`", p.name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ports.iter().map(|p| format!("`{}`", p.name)).collect::<Vec<_>>().join(", ")
         )),
     };
     d
@@ -379,14 +326,8 @@ pub(super) fn check_path(v: &Value, diags: &mut Vec<Diagnostic>) -> bool {
         Ok(()) => true,
         Err(why) => {
             diags.push(
-                Diagnostic::new(
-                    Code::E0408,
-                    format!("invalid path `{}`", v.text),
-                    Label::new(v.span, why),
-                )
-                .with_help(
-                    "write `/x` for exactly `/x`, `/x/*` for `/x` and below, `/*` for every path",
-                ),
+                Diagnostic::new(Code::E0408, format!("invalid path `{}`", v.text), Label::new(v.span, why))
+                    .with_help("write `/x` for exactly `/x`, `/x/*` for `/x` and below, `/*` for every path"),
             );
             false
         }
@@ -399,11 +340,9 @@ pub(super) fn cidrs(values: &[Value], diags: &mut Vec<Diagnostic>) -> Vec<(Strin
     for v in values {
         match values::cidr(&v.text) {
             Ok(c) => out.push((c, v.span)),
-            Err(CidrError::Invalid(why)) => diags.push(Diagnostic::new(
-                Code::E0406,
-                format!("invalid CIDR `{}`", v.text),
-                Label::new(v.span, why),
-            )),
+            Err(CidrError::Invalid(why)) => {
+                diags.push(Diagnostic::new(Code::E0406, format!("invalid CIDR `{}`", v.text), Label::new(v.span, why)))
+            }
             Err(CidrError::NotCanonical(canonical)) => diags.push(
                 Diagnostic::new(
                     Code::E0406,
@@ -438,7 +377,9 @@ pub(super) fn check_externals(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                                 format!("external `{}` covers the whole internet", ast.name.text),
                                 Label::new(span, "every address"),
                             )
-                            .with_help("list the service's own address ranges, so an allow to it cannot reach anything else"),
+                            .with_help(
+                                "list the service's own address ranges, so an allow to it cannot reach anything else",
+                            ),
                         );
                     }
                     cidr_list.push(c);
@@ -491,19 +432,8 @@ fn unknown_choice(what: &str, v: &Value, valid: &[&str]) -> Diagnostic {
 /// Resolves a target's `controller`/`dns` value to a segment.
 fn segment_value(names: &Names, v: &Value, diags: &mut Vec<Diagnostic>) -> Option<SegIdx> {
     let r = match v.text.strip_prefix("std.") {
-        Some(rest) => ast::Ref {
-            std: true,
-            name: Value {
-                text: rest.to_string(),
-                ..v.clone()
-            },
-            span: v.span,
-        },
-        None => ast::Ref {
-            std: false,
-            name: v.clone(),
-            span: v.span,
-        },
+        Some(rest) => ast::Ref { std: true, name: Value { text: rest.to_string(), ..v.clone() }, span: v.span },
+        None => ast::Ref { std: false, name: v.clone(), span: v.span },
     };
     match names.lookup(&r) {
         Ok(crate::resolve::Named::Segment(s)) => Some(s),
@@ -530,12 +460,7 @@ pub(super) fn check_targets(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         let what = format!("target `{}`", t.name.text);
         let ingress = match value_of(once(block, Keyword::Ingress, diags), 0) {
             None => {
-                diags.push(missing(
-                    &what,
-                    Keyword::Ingress,
-                    t.name.span,
-                    "ingress nginx",
-                ));
+                diags.push(missing(&what, Keyword::Ingress, t.name.span, "ingress nginx"));
                 None
             }
             Some(v) => match v.text.as_str() {
@@ -637,10 +562,7 @@ pub(super) fn check_targets(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 Diagnostic::new(
                     Code::E0204,
                     format!("{what} uses the standard library, which no file imports"),
-                    Label::new(
-                        t.name.span,
-                        format!("its defaults are {}", needs_std.join(" and ")),
-                    ),
+                    Label::new(t.name.span, format!("its defaults are {}", needs_std.join(" and "))),
                 )
                 .with_help("add import \"std/k8s\" (or set `controller` and `dns` explicitly)"),
             );

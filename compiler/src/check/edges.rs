@@ -44,18 +44,12 @@ fn accepts_words(names: &Names, dest: LevelId) -> String {
             format!("`{}` accepts every level but `internet`", level.name)
         }
         crate::resolve::AcceptRule::SelfAndAbove => {
-            format!(
-                "`{}` accepts only itself and higher levels (no `accepts` clause)",
-                level.name
-            )
+            format!("`{}` accepts only itself and higher levels (no `accepts` clause)", level.name)
         }
         crate::resolve::AcceptRule::Listed(ls) => format!(
             "`{}` accepts only {}",
             level.name,
-            ls.iter()
-                .map(|l| format!("`{}`", names.level(*l).name))
-                .collect::<Vec<_>>()
-                .join(", ")
+            ls.iter().map(|l| format!("`{}`", names.level(*l).name)).collect::<Vec<_>>().join(", ")
         ),
     }
 }
@@ -92,14 +86,8 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
             Ok(Named::Level(_)) => {
                 diags.push(Diagnostic::new(
                     Code::E0201,
-                    format!(
-                        "`{}` is a trust level, not a segment or external",
-                        target.display()
-                    ),
-                    Label::new(
-                        target.span,
-                        "an allow's destination is a segment or an external",
-                    ),
+                    format!("`{}` is a trust level, not a segment or external", target.display()),
+                    Label::new(target.span, "an allow's destination is a segment or an external"),
                 ));
                 None
             }
@@ -112,10 +100,7 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         let methods_prop = block.and_then(|b| once(b, Keyword::Methods, diags));
         let paths_prop = block.and_then(|b| once(b, Keyword::Paths, diags));
         let mut methods = Vec::new();
-        for v in methods_prop
-            .map(|p| p.values.as_slice())
-            .unwrap_or_default()
-        {
+        for v in methods_prop.map(|p| p.values.as_slice()).unwrap_or_default() {
             match values::method(&v.text) {
                 Ok(()) => methods.push(v.text.clone()),
                 Err((why, help)) => {
@@ -137,13 +122,8 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         }
         let Some(dest) = destination else { continue };
         let (dest_name, dest_decl) = (model.dest_name(dest).to_string(), dest_header(model, dest));
-        let Some((port, decl)) = find_port(
-            &dest_name,
-            dest_decl,
-            model.dest_ports(dest),
-            &a.destination.port,
-            diags,
-        ) else {
+        let Some((port, decl)) = find_port(&dest_name, dest_decl, model.dest_ports(dest), &a.destination.port, diags)
+        else {
             continue;
         };
         if let Some((_, protocol)) = decl.spec {
@@ -158,10 +138,7 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                                 decl.name,
                                 protocol.as_str()
                             ),
-                            Label::new(
-                                prop.span,
-                                "only http and grpc ports have methods and paths",
-                            ),
+                            Label::new(prop.span, "only http and grpc ports have methods and paths"),
                         )
                         .with_label(Label::new(decl.span, "declared here"))
                         .with_help(format!(
@@ -185,12 +162,7 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
             diags.push(
                 Diagnostic::new(
                     Code::W0105,
-                    format!(
-                        "duplicate allow `{} -> {}:{}`",
-                        a.source.display(),
-                        dest_name,
-                        decl.name
-                    ),
+                    format!("duplicate allow `{} -> {}:{}`", a.source.display(), dest_name, decl.name),
                     Label::new(a.header, "allowed again here"),
                 )
                 .with_label(Label::new(*first, "first allowed here"))
@@ -199,14 +171,7 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         } else {
             seen.insert(key, a.header);
         }
-        allows.push(Allow {
-            source,
-            destination: dest,
-            port,
-            methods,
-            paths,
-            header: a.header,
-        });
+        allows.push(Allow { source, destination: dest, port, methods, paths, header: a.header });
     }
     model.allows = allows;
 }
@@ -220,13 +185,7 @@ fn dest_header(model: &Model, dest: Dest) -> Span {
 
 /// E0502 (the destination's level does not accept the source's) and E0505 (a caller
 /// without a mesh identity into a level that requires mTLS).
-fn check_trust(
-    model: &Model,
-    a: &ast::Allow,
-    source: SegIdx,
-    dest: Dest,
-    diags: &mut Vec<Diagnostic>,
-) {
+fn check_trust(model: &Model, a: &ast::Allow, source: SegIdx, dest: Dest, diags: &mut Vec<Diagnostic>) {
     let names = &model.names;
     let src = model.segment(source);
     let (Some(src_level), Some(dst_level)) = (src.trust, model.dest_level(dest)) else {
@@ -250,10 +209,7 @@ fn check_trust(
             d = d.with_label(Label::new(span, accepts_words(names, dst_level)));
         }
         if let Some(span) = src.trust_span {
-            d = d.with_label(Label::new(
-                span,
-                format!("`{}` is `{}`", src.name, names.level(src_level).name),
-            ));
+            d = d.with_label(Label::new(span, format!("`{}` is `{}`", src.name, names.level(src_level).name)));
         }
         let dst_trust_span = match dest {
             Dest::Segment(s) => model.segment(s).trust_span,
@@ -263,11 +219,9 @@ fn check_trust(
             d = d.with_label(Label::new(span, format!("`{dest_name}` is `{}`", dst.name)));
         }
         let help = match dst.decl {
-            Some(_) => format!(
-                "add `{}` to what `{}` accepts, or remove this allow",
-                names.level(src_level).name,
-                dst.name
-            ),
+            Some(_) => {
+                format!("add `{}` to what `{}` accepts, or remove this allow", names.level(src_level).name, dst.name)
+            }
             None => accepts_words(names, dst_level),
         };
         diags.push(d.with_help(help));
@@ -276,28 +230,16 @@ fn check_trust(
     if dst.requires_mtls && !src.meshed {
         let mut d = Diagnostic::new(
             Code::E0505,
-            format!(
-                "`{}` is unmeshed but `{}` requires mTLS",
-                src.name, dest_name
-            ),
+            format!("`{}` is unmeshed but `{}` requires mTLS", src.name, dest_name),
             Label::new(a.header, "this caller has no mesh identity"),
         );
         if let Some(span) = src.unmeshed_span {
-            d = d.with_label(Label::new(
-                span,
-                format!("`{}` is marked unmeshed", src.name),
-            ));
+            d = d.with_label(Label::new(span, format!("`{}` is marked unmeshed", src.name)));
         }
         if let Some(decl) = &dst.decl {
-            d = d.with_label(Label::new(
-                decl.span,
-                format!("`{}` requires mtls", dst.name),
-            ));
+            d = d.with_label(Label::new(decl.span, format!("`{}` requires mtls", dst.name)));
         }
-        diags.push(d.with_help(format!(
-            "mesh `{}` (remove `unmeshed`), or remove this allow",
-            src.name
-        )));
+        diags.push(d.with_help(format!("mesh `{}` (remove `unmeshed`), or remove this allow", src.name)));
     }
 }
 
@@ -415,9 +357,7 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
             }
         };
         let seg = model.segment(segment);
-        let Some((port, decl)) =
-            find_port(&seg.name, seg.header, &seg.ports, &e.target.port, diags)
-        else {
+        let Some((port, decl)) = find_port(&seg.name, seg.header, &seg.ports, &e.target.port, diags) else {
             continue;
         };
         if let Some((_, protocol)) = decl.spec {
@@ -425,16 +365,8 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 diags.push(
                     Diagnostic::new(
                         Code::E0507,
-                        format!(
-                            "port `{}` of `{}` is {}, not http or grpc",
-                            decl.name,
-                            seg.name,
-                            protocol.as_str()
-                        ),
-                        Label::new(
-                            e.target.port.span,
-                            "cannot be routed by an ingress controller",
-                        ),
+                        format!("port `{}` of `{}` is {}, not http or grpc", decl.name, seg.name, protocol.as_str()),
+                        Label::new(e.target.port.span, "cannot be routed by an ingress controller"),
                     )
                     .with_label(Label::new(decl.span, "declared here")),
                 );
@@ -464,10 +396,7 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
             if tls_required && tls.is_none() {
                 let mut d = Diagnostic::new(
                     Code::E0504,
-                    format!(
-                        "exposure of `{}` has no `tls`, which trust `{}` requires",
-                        seg.name, level.name
-                    ),
+                    format!("exposure of `{}` has no `tls`, which trust `{}` requires", seg.name, level.name),
                     Label::new(e.header, "served without TLS"),
                 );
                 if let Some(decl) = &level.decl {
@@ -479,18 +408,12 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 )));
             }
             let catch_all = paths.is_empty() || paths.iter().any(|p| p == "/*");
-            if catch_all
-                && accepts_internet
-                && lowest_user_level.is_some_and(|lowest| level_id > lowest)
-            {
+            if catch_all && accepts_internet && lowest_user_level.is_some_and(|lowest| level_id > lowest) {
                 let span = paths_prop.map_or(e.header, |p| p.span);
                 diags.push(
                     Diagnostic::new(
                         Code::W0102,
-                        format!(
-                            "every path of `{}` (trust `{}`) is exposed",
-                            seg.name, level.name
-                        ),
+                        format!("every path of `{}` (trust `{}`) is exposed", seg.name, level.name),
                         Label::new(span, "catch-all path"),
                     )
                     .with_help("list the paths the internet needs, e.g. `paths \"/api/*\"`"),
@@ -498,11 +421,7 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
             }
         }
         if let (true, Some(h)) = (host_ok, host) {
-            let route_paths: Vec<String> = if paths.is_empty() {
-                vec!["/*".to_string()]
-            } else {
-                paths.clone()
-            };
+            let route_paths: Vec<String> = if paths.is_empty() { vec!["/*".to_string()] } else { paths.clone() };
             for p in route_paths {
                 let key = (h.text.clone(), p.clone());
                 if let Some(first) = routes.get(&key) {
@@ -513,9 +432,7 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                             Label::new(e.header, "exposed again here"),
                         )
                         .with_label(Label::new(*first, "first exposed here"))
-                        .with_help(
-                            "one host and path reach one backend; remove or change one exposure",
-                        ),
+                        .with_help("one host and path reach one backend; remove or change one exposure"),
                     );
                 } else {
                     routes.insert(key, e.header);

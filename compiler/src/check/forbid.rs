@@ -114,22 +114,12 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
                     let what = if *exposure {
                         format!("exposing `{}` breaks `{rule}`", name_of(model, *to))
                     } else {
-                        format!(
-                            "allow `{} -> {}` breaks `{rule}`",
-                            name_of(model, *from),
-                            name_of(model, *to)
-                        )
+                        format!("allow `{} -> {}` breaks `{rule}`", name_of(model, *from), name_of(model, *to))
                     };
                     diags.push(
-                        Diagnostic::new(
-                            Code::E0701,
-                            what,
-                            Label::new(*span, "this edge is forbidden"),
-                        )
-                        .with_label(Label::new(f.span, "forbidden here"))
-                        .with_help(
-                            "remove the edge, or change the forbid if the policy has changed",
-                        ),
+                        Diagnostic::new(Code::E0701, what, Label::new(*span, "this edge is forbidden"))
+                            .with_label(Label::new(f.span, "forbidden here"))
+                            .with_help("remove the edge, or change the forbid if the policy has changed"),
                     );
                 }
             }
@@ -150,9 +140,7 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
             }
             diags.push(
                 d.with_note(format!("the path: {}", chain.join(" -> ")))
-                    .with_help(
-                    "remove one edge of the path, or change the forbid if the policy has changed",
-                ),
+                    .with_help("remove one edge of the path, or change the forbid if the policy has changed"),
             );
         }
     }
@@ -160,12 +148,7 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
 
 /// Breadth-first from every node matching `a` to the nearest node matching `b` (at
 /// least one edge away); the path as (node, edge that reached it).
-fn shortest_path(
-    model: &Model,
-    graph: &Graph,
-    a: Named,
-    b: Named,
-) -> Option<Vec<(usize, Option<Span>)>> {
+fn shortest_path(model: &Model, graph: &Graph, a: Named, b: Named) -> Option<Vec<(usize, Option<Span>)>> {
     let n = graph.out.len();
     let mut reached: Vec<Option<(usize, Span)>> = vec![None; n];
     let mut start = vec![false; n];

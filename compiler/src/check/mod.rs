@@ -30,11 +30,7 @@ pub fn check(loaded: &Loaded) -> (Model, Vec<Diagnostic>) {
     decls::check_targets(&mut model, &mut diags);
     edges::check_allows(&mut model, &mut diags);
     edges::check_exposures(&mut model, &mut diags);
-    edges::check_unused(
-        &model,
-        crate::diag::has_errors(&loaded.diagnostics),
-        &mut diags,
-    );
+    edges::check_unused(&model, crate::diag::has_errors(&loaded.diagnostics), &mut diags);
     forbid::check_forbids(&model, &mut diags);
     overlap::check_selectors(&model, &mut diags);
     overlap::check_services(&model, &mut diags);
@@ -43,10 +39,7 @@ pub fn check(loaded: &Loaded) -> (Model, Vec<Diagnostic>) {
             Diagnostic::new(
                 Code::E0003,
                 "nothing to compile: no segments are declared",
-                Label::new(
-                    Span::new(loaded.root, 0..0),
-                    "this file declares no segment",
-                ),
+                Label::new(Span::new(loaded.root, 0..0), "this file declares no segment"),
             )
             .with_help("declare a workload: `segment web in shop { trust dmz  select app=web }`"),
         );

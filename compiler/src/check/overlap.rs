@@ -19,10 +19,7 @@ use crate::resolve::SegIdx;
 use super::Model;
 
 /// Two selectors (sorted maps) are disjoint when some shared key differs.
-fn can_overlap(
-    a: &std::collections::BTreeMap<String, String>,
-    b: &std::collections::BTreeMap<String, String>,
-) -> bool {
+fn can_overlap(a: &std::collections::BTreeMap<String, String>, b: &std::collections::BTreeMap<String, String>) -> bool {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     small.iter().all(|(k, v)| match large.get(k) {
         Some(w) => w == v,
@@ -34,19 +31,11 @@ pub(super) fn check_selectors(model: &Model, diags: &mut Vec<Diagnostic>) {
     // namespace -> segments with a non-empty selector (an empty one was reported).
     // A user segment in a standard-library namespace is already an error (E0210);
     // comparing it with the library's selectors would only repeat that.
-    let std_namespaces: HashSet<&str> = model
-        .segments
-        .iter()
-        .filter(|s| s.std)
-        .map(|s| s.namespace.as_str())
-        .collect();
+    let std_namespaces: HashSet<&str> = model.segments.iter().filter(|s| s.std).map(|s| s.namespace.as_str()).collect();
     let mut by_namespace: HashMap<&str, Vec<SegIdx>> = HashMap::new();
     for (i, s) in model.segments.iter().enumerate() {
         if !s.selector.is_empty() && (s.std || !std_namespaces.contains(s.namespace.as_str())) {
-            by_namespace
-                .entry(s.namespace.as_str())
-                .or_default()
-                .push(SegIdx(i));
+            by_namespace.entry(s.namespace.as_str()).or_default().push(SegIdx(i));
         }
     }
     let mut pairs: BTreeSet<(SegIdx, SegIdx)> = BTreeSet::new();
@@ -71,16 +60,9 @@ pub(super) fn check_selectors(model: &Model, diags: &mut Vec<Diagnostic>) {
             }) else {
                 continue;
             };
-            let same = with_pair
-                .get(&(key.as_str(), value.as_str()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let same = with_pair.get(&(key.as_str(), value.as_str())).map(Vec::as_slice).unwrap_or_default();
             let lacking = lacking_cache.entry(key.as_str()).or_insert_with(|| {
-                members
-                    .iter()
-                    .copied()
-                    .filter(|m| !model.segment(*m).selector.contains_key(key.as_str()))
-                    .collect()
+                members.iter().copied().filter(|m| !model.segment(*m).selector.contains_key(key.as_str())).collect()
             });
             for &other in same.iter().chain(lacking.iter()) {
                 if other > idx && can_overlap(selector, &model.segment(other).selector) {
@@ -102,7 +84,10 @@ pub(super) fn check_selectors(model: &Model, diags: &mut Vec<Diagnostic>) {
         diags.push(
             Diagnostic::new(
                 Code::E0601,
-                format!("segments `{}` and `{}` in namespace `{}` can select the same pod", first.name, second.name, first.namespace),
+                format!(
+                    "segments `{}` and `{}` in namespace `{}` can select the same pod",
+                    first.name, second.name, first.namespace
+                ),
                 Label::new(second.header, format!("`{}` is declared here", second.name)),
             )
             .with_label(Label::new(first.header, format!("`{}` is declared here", first.name)))
@@ -125,10 +110,7 @@ pub(super) fn check_services(model: &Model, diags: &mut Vec<Diagnostic>) {
                             "segments `{}` and `{}` share the Service name `{}` in namespace `{}`",
                             first.name, s.name, s.service, s.namespace
                         ),
-                        Label::new(
-                            s.header,
-                            format!("`{}` is fronted by Service `{}`", s.name, s.service),
-                        ),
+                        Label::new(s.header, format!("`{}` is fronted by Service `{}`", s.name, s.service)),
                     )
                     .with_label(Label::new(
                         first.header,
@@ -150,25 +132,13 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
     fn overlap_means_no_conflicting_shared_key() {
-        assert!(can_overlap(
-            &sel(&[("app", "web")]),
-            &sel(&[("tier", "front")])
-        ));
-        assert!(can_overlap(
-            &sel(&[("app", "web")]),
-            &sel(&[("app", "web"), ("tier", "x")])
-        ));
-        assert!(!can_overlap(
-            &sel(&[("app", "web")]),
-            &sel(&[("app", "api")])
-        ));
+        assert!(can_overlap(&sel(&[("app", "web")]), &sel(&[("tier", "front")])));
+        assert!(can_overlap(&sel(&[("app", "web")]), &sel(&[("app", "web"), ("tier", "x")])));
+        assert!(!can_overlap(&sel(&[("app", "web")]), &sel(&[("app", "api")])));
     }
 }

@@ -20,9 +20,7 @@ pub const MAX_PORT_NAME: usize = 15;
 pub const PROTOCOLS: &[&str] = &["tcp", "udp", "http", "grpc"];
 
 /// The HTTP methods `methods` admits, as written (upper case).
-pub const METHODS: &[&str] = &[
-    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE",
-];
+pub const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE"];
 
 /// A DNS-1123 label: at most 63 of `[a-z0-9-]`, starting and ending alphanumeric.
 pub fn dns1123_label(s: &str) -> Result<(), String> {
@@ -30,18 +28,10 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if s.len() > MAX_LABEL {
-        return Err(format!(
-            "it is {} characters long; the limit is {MAX_LABEL}",
-            s.len()
-        ));
+        return Err(format!("it is {} characters long; the limit is {MAX_LABEL}", s.len()));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(format!(
-            "`{c}` is not allowed: use lower-case letters, digits and `-`"
-        ));
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(format!("`{c}` is not allowed: use lower-case letters, digits and `-`"));
     }
     if s.starts_with('-') || s.ends_with('-') {
         return Err("it must start and end with a letter or digit".into());
@@ -55,27 +45,17 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if s.len() > MAX_SUBDOMAIN {
-        return Err(format!(
-            "it is {} characters long; the limit is {MAX_SUBDOMAIN}",
-            s.len()
-        ));
+        return Err(format!("it is {} characters long; the limit is {MAX_SUBDOMAIN}", s.len()));
     }
     for part in s.split('.') {
         if part.is_empty() {
             return Err("it has an empty part between dots".into());
         }
-        if let Some(c) = part
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
-            return Err(format!(
-                "`{c}` is not allowed: use lower-case letters, digits, `-` and `.`"
-            ));
+        if let Some(c) = part.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+            return Err(format!("`{c}` is not allowed: use lower-case letters, digits, `-` and `.`"));
         }
         if part.starts_with('-') || part.ends_with('-') {
-            return Err(format!(
-                "the part `{part}` must start and end with a letter or digit"
-            ));
+            return Err(format!("the part `{part}` must start and end with a letter or digit"));
         }
     }
     Ok(())
@@ -96,18 +76,10 @@ pub fn port_name(s: &str) -> Result<(), String> {
         return Err("it is empty".into());
     }
     if s.len() > MAX_PORT_NAME {
-        return Err(format!(
-            "it is {} characters long; the limit is {MAX_PORT_NAME}",
-            s.len()
-        ));
+        return Err(format!("it is {} characters long; the limit is {MAX_PORT_NAME}", s.len()));
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(format!(
-            "`{c}` is not allowed: use lower-case letters, digits and `-`"
-        ));
+    if let Some(c) = s.chars().find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-')) {
+        return Err(format!("`{c}` is not allowed: use lower-case letters, digits and `-`"));
     }
     if !s.chars().any(|c| c.is_ascii_lowercase()) {
         return Err("it must contain at least one letter".into());
@@ -124,15 +96,9 @@ pub enum PortSpecError {
     /// Not `NUMBER/PROTO` at all.
     Malformed,
     /// The number part is not in 1..=65535 (byte range of the number within the text).
-    OutOfRange {
-        number: String,
-        at: std::ops::Range<usize>,
-    },
+    OutOfRange { number: String, at: std::ops::Range<usize> },
     /// An unknown protocol (byte range of it within the text).
-    UnknownProtocol {
-        protocol: String,
-        at: std::ops::Range<usize>,
-    },
+    UnknownProtocol { protocol: String, at: std::ops::Range<usize> },
 }
 
 /// `8080/http` to its number and protocol.
@@ -147,12 +113,7 @@ pub fn port_spec(s: &str) -> Result<(u16, Protocol), PortSpecError> {
     let number_at = 0..number.len();
     let number = match value {
         Some(n @ 1..=65535) => n as u16,
-        _ => {
-            return Err(PortSpecError::OutOfRange {
-                number: number.to_string(),
-                at: number_at,
-            })
-        }
+        _ => return Err(PortSpecError::OutOfRange { number: number.to_string(), at: number_at }),
     };
     let protocol_at = s.len() - protocol.len()..s.len();
     let protocol = match protocol {
@@ -160,12 +121,7 @@ pub fn port_spec(s: &str) -> Result<(u16, Protocol), PortSpecError> {
         "udp" => Protocol::Udp,
         "http" => Protocol::Http,
         "grpc" => Protocol::Grpc,
-        _ => {
-            return Err(PortSpecError::UnknownProtocol {
-                protocol: protocol.to_string(),
-                at: protocol_at,
-            })
-        }
+        _ => return Err(PortSpecError::UnknownProtocol { protocol: protocol.to_string(), at: protocol_at }),
     };
     Ok((number, protocol))
 }
@@ -182,24 +138,14 @@ pub fn label_pair(s: &str) -> Result<(String, String), String> {
 
 fn label_name(part: &str, what: &str) -> Result<(), String> {
     if part.len() > MAX_LABEL {
-        return Err(format!(
-            "the {what} is {} characters long; the limit is {MAX_LABEL}",
-            part.len()
-        ));
+        return Err(format!("the {what} is {} characters long; the limit is {MAX_LABEL}", part.len()));
     }
-    if let Some(c) = part
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
-    {
-        return Err(format!(
-            "the {what} may not contain `{c}`: use letters, digits, `-`, `_` and `.`"
-        ));
+    if let Some(c) = part.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))) {
+        return Err(format!("the {what} may not contain `{c}`: use letters, digits, `-`, `_` and `.`"));
     }
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
     if !(part.is_empty() || alnum(part.chars().next()) && alnum(part.chars().last())) {
-        return Err(format!(
-            "the {what} must start and end with a letter or digit"
-        ));
+        return Err(format!("the {what} must start and end with a letter or digit"));
     }
     Ok(())
 }
@@ -208,8 +154,7 @@ fn label_name(part: &str, what: &str) -> Result<(), String> {
 pub fn label_key(key: &str) -> Result<(), String> {
     let name = match key.split_once('/') {
         Some((prefix, name)) => {
-            dns1123_subdomain(prefix)
-                .map_err(|why| format!("the key prefix `{prefix}` is invalid: {why}"))?;
+            dns1123_subdomain(prefix).map_err(|why| format!("the key prefix `{prefix}` is invalid: {why}"))?;
             name
         }
         None => key,
@@ -243,19 +188,13 @@ pub fn cidr(s: &str) -> Result<String, CidrError> {
         });
     };
     if len.is_empty() || len.len() > 3 || !len.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(CidrError::Invalid(format!(
-            "the prefix length `{len}` is not a number"
-        )));
+        return Err(CidrError::Invalid(format!("the prefix length `{len}` is not a number")));
     }
-    let len: u32 = len
-        .parse()
-        .map_err(|_| CidrError::Invalid("the prefix length is not a number".into()))?;
+    let len: u32 = len.parse().map_err(|_| CidrError::Invalid("the prefix length is not a number".into()))?;
     match addr.parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => {
             if len > 32 {
-                return Err(CidrError::Invalid(format!(
-                    "an IPv4 prefix length is at most 32, not {len}"
-                )));
+                return Err(CidrError::Invalid(format!("an IPv4 prefix length is at most 32, not {len}")));
             }
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
             let network = Ipv4Addr::from(u32::from(a) & mask);
@@ -267,15 +206,9 @@ pub fn cidr(s: &str) -> Result<String, CidrError> {
         }
         Ok(IpAddr::V6(a)) => {
             if len > 128 {
-                return Err(CidrError::Invalid(format!(
-                    "an IPv6 prefix length is at most 128, not {len}"
-                )));
+                return Err(CidrError::Invalid(format!("an IPv6 prefix length is at most 128, not {len}")));
             }
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
             let network = Ipv6Addr::from(u128::from(a) & mask);
             let canonical = format!("{network}/{len}");
             if network != a {
@@ -283,9 +216,7 @@ pub fn cidr(s: &str) -> Result<String, CidrError> {
             }
             Ok(canonical)
         }
-        Err(_) => Err(CidrError::Invalid(format!(
-            "`{addr}` is not an IPv4 or IPv6 address"
-        ))),
+        Err(_) => Err(CidrError::Invalid(format!("`{addr}` is not an IPv4 or IPv6 address"))),
     }
 }
 
@@ -308,10 +239,7 @@ pub fn host(s: &str) -> Result<bool, String> {
         return Err("`*` is only allowed as the whole first part (`*.example.com`)".into());
     }
     if rest.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!(
-            "hosts are lower case: write `{}`",
-            s.to_ascii_lowercase()
-        ));
+        return Err(format!("hosts are lower case: write `{}`", s.to_ascii_lowercase()));
     }
     dns1123_subdomain(rest)?;
     Ok(wildcard)
@@ -322,27 +250,16 @@ pub fn path(s: &str) -> Result<(), String> {
     if !s.starts_with('/') {
         return Err("a path starts with `/`".into());
     }
-    if let Some(c) = s
-        .chars()
-        .find(|c| c.is_whitespace() || matches!(c, '?' | '#'))
-    {
-        let shown = if c.is_whitespace() {
-            "whitespace".to_string()
-        } else {
-            format!("`{c}`")
-        };
-        return Err(format!(
-            "a path may not contain {shown} (query strings and fragments are not matched)"
-        ));
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || matches!(c, '?' | '#')) {
+        let shown = if c.is_whitespace() { "whitespace".to_string() } else { format!("`{c}`") };
+        return Err(format!("a path may not contain {shown} (query strings and fragments are not matched)"));
     }
     if s.contains("//") {
         return Err("a path may not contain `//`".into());
     }
     let stars = s.matches('*').count();
     if stars > 1 || (stars == 1 && !s.ends_with("/*")) {
-        return Err(
-            "`*` is only allowed as the whole last part (`/x/*` matches `/x` and below)".into(),
-        );
+        return Err("`*` is only allowed as the whole last part (`/x/*` matches `/x` and below)".into());
     }
     Ok(())
 }
@@ -354,15 +271,9 @@ pub fn method(s: &str) -> Result<(), (String, Option<String>)> {
     }
     let upper = s.to_ascii_uppercase();
     if METHODS.contains(&upper.as_str()) {
-        return Err((
-            "methods are written in upper case".into(),
-            Some(format!("write `{upper}`")),
-        ));
+        return Err(("methods are written in upper case".into(), Some(format!("write `{upper}`"))));
     }
-    Err((
-        format!("`{s}` is not an HTTP method"),
-        Some(format!("use one of {}", METHODS.join(", "))),
-    ))
+    Err((format!("`{s}` is not an HTTP method"), Some(format!("use one of {}", METHODS.join(", ")))))
 }
 
 /// An `auth url`: an absolute `https://` URL with a host and no whitespace.
@@ -371,9 +282,7 @@ pub fn auth_url(s: &str) -> Result<(), String> {
         return Err("the URL contains whitespace".into());
     }
     let Some(rest) = s.strip_prefix("https://") else {
-        return Err(
-            "the URL must start with `https://` (credentials never travel in plain text)".into(),
-        );
+        return Err("the URL must start with `https://` (credentials never travel in plain text)".into());
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     if authority.is_empty() {
@@ -411,25 +320,10 @@ mod tests {
     fn port_specs() {
         assert_eq!(port_spec("8080/http"), Ok((8080, Protocol::Http)));
         assert_eq!(port_spec("53/udp"), Ok((53, Protocol::Udp)));
-        assert!(matches!(
-            port_spec("0/tcp"),
-            Err(PortSpecError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            port_spec("70000/tcp"),
-            Err(PortSpecError::OutOfRange { .. })
-        ));
-        assert!(matches!(
-            port_spec("99999999999999999999/tcp"),
-            Err(PortSpecError::OutOfRange { .. })
-        ));
-        assert_eq!(
-            port_spec("80/sctp"),
-            Err(PortSpecError::UnknownProtocol {
-                protocol: "sctp".into(),
-                at: 3..7
-            })
-        );
+        assert!(matches!(port_spec("0/tcp"), Err(PortSpecError::OutOfRange { .. })));
+        assert!(matches!(port_spec("70000/tcp"), Err(PortSpecError::OutOfRange { .. })));
+        assert!(matches!(port_spec("99999999999999999999/tcp"), Err(PortSpecError::OutOfRange { .. })));
+        assert_eq!(port_spec("80/sctp"), Err(PortSpecError::UnknownProtocol { protocol: "sctp".into(), at: 3..7 }));
         assert_eq!(port_spec("http"), Err(PortSpecError::Malformed));
     }
 
@@ -447,16 +341,10 @@ mod tests {
     #[test]
     fn cidrs_are_canonical() {
         assert_eq!(cidr("203.0.113.0/24"), Ok("203.0.113.0/24".into()));
-        assert_eq!(
-            cidr("203.0.113.7/24"),
-            Err(CidrError::NotCanonical("203.0.113.0/24".into()))
-        );
+        assert_eq!(cidr("203.0.113.7/24"), Err(CidrError::NotCanonical("203.0.113.0/24".into())));
         assert_eq!(cidr("2001:DB8::/32"), Ok("2001:db8::/32".into()));
         assert!(matches!(cidr("10.0.0.0/33"), Err(CidrError::Invalid(_))));
-        assert_eq!(
-            cidr("10.0.0.1"),
-            Err(CidrError::NotCanonical("10.0.0.1/32".into()))
-        );
+        assert_eq!(cidr("10.0.0.1"), Err(CidrError::NotCanonical("10.0.0.1/32".into())));
         assert!(is_whole_internet(&cidr("0.0.0.0/0").unwrap()));
         assert!(is_whole_internet(&cidr("::/0").unwrap()));
     }

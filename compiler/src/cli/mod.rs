@@ -74,7 +74,13 @@ pub struct BuildArgs {
     #[arg(long)]
     pub target: Option<String>,
     /// The output directory: one file per object.
-    #[arg(short = 'o', long = "out", value_name = "DIR", required_unless_present = "stdout", conflicts_with = "stdout")]
+    #[arg(
+        short = 'o',
+        long = "out",
+        value_name = "DIR",
+        required_unless_present = "stdout",
+        conflicts_with = "stdout"
+    )]
     pub out: Option<PathBuf>,
     /// Print one multi-document YAML stream instead of writing files.
     #[arg(long)]

@@ -49,14 +49,7 @@ impl Label {
 
 impl Diagnostic {
     pub fn new(code: Code, message: impl Into<String>, primary: Label) -> Self {
-        Diagnostic {
-            code,
-            message: message.into(),
-            primary,
-            secondary: Vec::new(),
-            help: None,
-            notes: Vec::new(),
-        }
+        Diagnostic { code, message: message.into(), primary, secondary: Vec::new(), help: None, notes: Vec::new() }
     }
 
     pub fn with_label(mut self, label: Label) -> Self {

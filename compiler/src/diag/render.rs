@@ -18,12 +18,10 @@ fn to_codespan(d: &Diagnostic) -> cs::Diagnostic<super::FileId> {
         Severity::Error => cs::Severity::Error,
         Severity::Warning => cs::Severity::Warning,
     };
-    let mut labels = vec![cs::Label::primary(d.primary.span.file, d.primary.span.range())
-        .with_message(d.primary.message.clone())];
+    let mut labels =
+        vec![cs::Label::primary(d.primary.span.file, d.primary.span.range()).with_message(d.primary.message.clone())];
     labels.extend(
-        d.secondary
-            .iter()
-            .map(|l| cs::Label::secondary(l.span.file, l.span.range()).with_message(l.message.clone())),
+        d.secondary.iter().map(|l| cs::Label::secondary(l.span.file, l.span.range()).with_message(l.message.clone())),
     );
     let mut notes: Vec<String> = d.notes.clone();
     if let Some(help) = &d.help {

@@ -49,10 +49,8 @@ pub fn to_yaml(object: &Object) -> String {
 /// this reports rather than silently dropping one.
 pub fn render(source_name: &str, target: &str, objects: &[Object]) -> Result<Vec<Rendered>, String> {
     let header = header(source_name, target);
-    let mut files: Vec<Rendered> = objects
-        .iter()
-        .map(|o| Rendered { path: path_of(o), contents: format!("{header}{}", to_yaml(o)) })
-        .collect();
+    let mut files: Vec<Rendered> =
+        objects.iter().map(|o| Rendered { path: path_of(o), contents: format!("{header}{}", to_yaml(o)) }).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(pair) = files.windows(2).find(|w| w[0].path == w[1].path) {
         return Err(format!("two objects would be written to {}", pair[0].path.display()));
@@ -93,7 +91,10 @@ mod tests {
 
     #[test]
     fn paths_derive_from_layer_namespace_kind_and_name() {
-        assert_eq!(path_of(&object("AuthorizationPolicy", Some("shop"), "web")), PathBuf::from("istio/shop/authorizationpolicy-web.yaml"));
+        assert_eq!(
+            path_of(&object("AuthorizationPolicy", Some("shop"), "web")),
+            PathBuf::from("istio/shop/authorizationpolicy-web.yaml")
+        );
         assert_eq!(path_of(&object("Namespace", None, "shop")), PathBuf::from("istio/_cluster/namespace-shop.yaml"));
     }
 

@@ -266,8 +266,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &[rendered("x.yaml", "1"), rendered("gone.yaml", "1")]).unwrap();
         let changes = check(dir.path(), &[rendered("x.yaml", "2"), rendered("new.yaml", "1")]).unwrap();
-        let kinds: Vec<(String, ChangeKind)> =
-            changes.iter().map(|c| (c.path.display().to_string(), c.kind)).collect();
+        let kinds: Vec<(String, ChangeKind)> = changes.iter().map(|c| (c.path.display().to_string(), c.kind)).collect();
         assert_eq!(
             kinds,
             vec![

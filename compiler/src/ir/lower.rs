@@ -27,11 +27,7 @@ pub fn path_match(path: &str) -> PathMatch {
 }
 
 fn port(decl: &PortDecl) -> Option<Port> {
-    decl.spec.map(|(number, protocol)| Port {
-        name: decl.name.clone(),
-        number,
-        protocol,
-    })
+    decl.spec.map(|(number, protocol)| Port { name: decl.name.clone(), number, protocol })
 }
 
 fn sorted_ports(decls: &[PortDecl]) -> Vec<Port> {
@@ -41,12 +37,7 @@ fn sorted_ports(decls: &[PortDecl]) -> Vec<Port> {
 }
 
 fn sorted_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<PathMatch> {
-    paths
-        .into_iter()
-        .map(|p| path_match(p))
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
+    paths.into_iter().map(|p| path_match(p)).collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 /// An edge's identity: every allow with the same one merges into one [`Edge`].
@@ -56,11 +47,7 @@ type EdgeKey = (SegmentId, Destination, Port);
 type MergedAllows = (Option<BTreeSet<HttpRule>>, Vec<crate::diag::Span>);
 
 /// Lowers `model` for `target`. `source_name` is the root file's name as the user gave it.
-pub fn lower(
-    model: &Model,
-    target: &check::Target,
-    source_name: &str,
-) -> Result<Policy, Vec<Diagnostic>> {
+pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result<Policy, Vec<Diagnostic>> {
     let mut diags = Vec::new();
     if target.mesh != MeshKind::None {
         for a in &model.allows {
@@ -78,10 +65,7 @@ pub fn lower(
                     )
                     .with_label(Label::new(target.header, "this target runs a mesh"));
                     if let Some(span) = source.unmeshed_span {
-                        diag = diag.with_label(Label::new(
-                            span,
-                            format!("`{}` is marked unmeshed", source.name),
-                        ));
+                        diag = diag.with_label(Label::new(span, format!("`{}` is marked unmeshed", source.name)));
                     }
                     diags.push(diag.with_help(format!(
                         "mesh `{}` (remove `unmeshed`), or build this policy for a target with `mesh none`",
@@ -97,13 +81,8 @@ pub fn lower(
     }
 
     // The user's segments, plus the standard library's that something references.
-    let mut included: BTreeSet<SegIdx> = model
-        .segments
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| !s.std)
-        .map(|(i, _)| SegIdx(i))
-        .collect();
+    let mut included: BTreeSet<SegIdx> =
+        model.segments.iter().enumerate().filter(|(_, s)| !s.std).map(|(i, _)| SegIdx(i)).collect();
     for a in &model.allows {
         included.insert(a.source);
         if let Dest::Segment(d) = a.destination {
@@ -115,11 +94,7 @@ pub fn lower(
     included.extend(target.control_plane.iter().copied());
     let mut order: Vec<SegIdx> = included.into_iter().collect();
     order.sort_by(|a, b| model.segment(*a).name.cmp(&model.segment(*b).name));
-    let segment_id: BTreeMap<SegIdx, SegmentId> = order
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (*s, SegmentId(i)))
-        .collect();
+    let segment_id: BTreeMap<SegIdx, SegmentId> = order.iter().enumerate().map(|(i, s)| (*s, SegmentId(i))).collect();
 
     let segments: Vec<Segment> = order
         .iter()
@@ -130,10 +105,7 @@ pub fn lower(
                 .iter()
                 .filter_map(|p| {
                     let port = port(s.ports.get(p.port)?)?;
-                    Some(Probe {
-                        port,
-                        paths: sorted_paths(&p.paths),
-                    })
+                    Some(Probe { port, paths: sorted_paths(&p.paths) })
                 })
                 .collect();
             probes.sort();
@@ -147,10 +119,7 @@ pub fn lower(
                 ports: sorted_ports(&s.ports),
                 meshed: s.meshed,
                 managed: !s.std,
-                trust: s
-                    .trust
-                    .map(|l| model.names.level(l).name.clone())
-                    .unwrap_or_default(),
+                trust: s.trust.map(|l| model.names.level(l).name.clone()).unwrap_or_default(),
                 probes,
                 decl: s.header,
             }
@@ -159,11 +128,8 @@ pub fn lower(
 
     let mut external_order: Vec<usize> = (0..model.externals.len()).collect();
     external_order.sort_by(|a, b| model.externals[*a].name.cmp(&model.externals[*b].name));
-    let external_id: BTreeMap<usize, ExternalId> = external_order
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (*e, ExternalId(i)))
-        .collect();
+    let external_id: BTreeMap<usize, ExternalId> =
+        external_order.iter().enumerate().map(|(i, e)| (*e, ExternalId(i))).collect();
     let externals: Vec<External> = external_order
         .iter()
         .map(|i| {
@@ -183,10 +149,9 @@ pub fn lower(
     // unrestricted allow makes the edge unrestricted.
     let mut merged: BTreeMap<EdgeKey, MergedAllows> = BTreeMap::new();
     for a in &model.allows {
-        let (Some(&source), Some(port)) = (
-            segment_id.get(&a.source),
-            model.dest_ports(a.destination).get(a.port).and_then(port),
-        ) else {
+        let (Some(&source), Some(port)) =
+            (segment_id.get(&a.source), model.dest_ports(a.destination).get(a.port).and_then(port))
+        else {
             continue;
         };
         let destination = match a.destination {
@@ -196,22 +161,11 @@ pub fn lower(
         let Some(destination) = destination else {
             continue;
         };
-        let rule =
-            (port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty())).then(|| {
-                HttpRule {
-                    methods: a
-                        .methods
-                        .iter()
-                        .cloned()
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect(),
-                    paths: sorted_paths(&a.paths),
-                }
-            });
-        let entry = merged
-            .entry((source, destination, port))
-            .or_insert_with(|| (Some(BTreeSet::new()), Vec::new()));
+        let rule = (port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty())).then(|| HttpRule {
+            methods: a.methods.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
+            paths: sorted_paths(&a.paths),
+        });
+        let entry = merged.entry((source, destination, port)).or_insert_with(|| (Some(BTreeSet::new()), Vec::new()));
         entry.1.push(a.header);
         match rule {
             None => entry.0 = None,
@@ -242,11 +196,7 @@ pub fn lower(
         .filter_map(|e| {
             let segment = *segment_id.get(&e.segment)?;
             let port = port(model.segment(e.segment).ports.get(e.port)?)?;
-            let paths = if e.paths.is_empty() {
-                vec![PathMatch::Prefix("/".into())]
-            } else {
-                sorted_paths(&e.paths)
-            };
+            let paths = if e.paths.is_empty() { vec![PathMatch::Prefix("/".into())] } else { sorted_paths(&e.paths) };
             let sources: BTreeSet<String> = e.sources.iter().cloned().collect();
             Some(Exposure {
                 segment,
@@ -260,16 +210,10 @@ pub fn lower(
             })
         })
         .collect();
-    exposures.sort_by(|a, b| {
-        (&a.host, &a.paths, a.segment, &a.port).cmp(&(&b.host, &b.paths, b.segment, &b.port))
-    });
+    exposures.sort_by(|a, b| (&a.host, &a.paths, a.segment, &a.port).cmp(&(&b.host, &b.paths, b.segment, &b.port)));
 
-    let managed_namespaces: BTreeSet<String> = model
-        .segments
-        .iter()
-        .filter(|s| !s.std)
-        .map(|s| s.namespace.clone())
-        .collect();
+    let managed_namespaces: BTreeSet<String> =
+        model.segments.iter().filter(|s| !s.std).map(|s| s.namespace.clone()).collect();
     let lookup = |s: Option<SegIdx>| s.and_then(|s| segment_id.get(&s).copied());
     let Some(controller) = lookup(target.controller) else {
         return Err(vec![Diagnostic::new(

@@ -262,11 +262,7 @@ impl Policy {
 
     /// Segments in a namespace, in policy order.
     pub fn segments_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = (SegmentId, &'a Segment)> + 'a {
-        self.segments
-            .iter()
-            .enumerate()
-            .filter(move |(_, s)| s.namespace == namespace)
-            .map(|(i, s)| (SegmentId(i), s))
+        self.segments.iter().enumerate().filter(move |(_, s)| s.namespace == namespace).map(|(i, s)| (SegmentId(i), s))
     }
 
     /// The user's own segments.

@@ -63,8 +63,10 @@ pub const STRIPE: ExternalId = ExternalId(0);
 /// - `batch` in `shop`, unmeshed, calling `api:grpc` (a gRPC port of api);
 /// - a probe of `web:http` on `/healthz`.
 pub fn shop(ingress: IngressKind, mesh: MeshKind) -> Policy {
-    let mut web = segment("web", "shop", &[("app", "web")], "web", vec![port("http", 8080, Protocol::Http)], true, "dmz");
-    web.probes = vec![Probe { port: port("http", 8080, Protocol::Http), paths: vec![PathMatch::Exact("/healthz".into())] }];
+    let mut web =
+        segment("web", "shop", &[("app", "web")], "web", vec![port("http", 8080, Protocol::Http)], true, "dmz");
+    web.probes =
+        vec![Probe { port: port("http", 8080, Protocol::Http), paths: vec![PathMatch::Exact("/healthz".into())] }];
     let mut batch = segment("batch", "shop", &[("app", "batch")], "batch", vec![], true, "internal");
     batch.meshed = false;
     let segments = vec![
@@ -73,12 +75,24 @@ pub fn shop(ingress: IngressKind, mesh: MeshKind) -> Policy {
             "shop",
             &[("app", "api")],
             "api",
-            vec![port("grpc", 9000, Protocol::Grpc), port("http", 8080, Protocol::Http), port("metrics", 9090, Protocol::Http)],
+            vec![
+                port("grpc", 9000, Protocol::Grpc),
+                port("http", 8080, Protocol::Http),
+                port("metrics", 9090, Protocol::Http),
+            ],
             true,
             "internal",
         ),
         batch,
-        segment("db", "data", &[("app", "postgres")], "postgres", vec![port("pg", 5432, Protocol::Tcp)], true, "restricted"),
+        segment(
+            "db",
+            "data",
+            &[("app", "postgres")],
+            "postgres",
+            vec![port("pg", 5432, Protocol::Tcp)],
+            true,
+            "restricted",
+        ),
         segment(
             "std.dns",
             "kube-system",

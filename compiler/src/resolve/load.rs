@@ -54,31 +54,16 @@ pub fn load(path: &Path) -> std::io::Result<Loaded> {
     let name = path.display().to_string();
     let key = std::fs::canonicalize(path)?;
     let project_root = key.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(load_root(
-        name,
-        Origin::User(path.to_path_buf()),
-        key,
-        project_root,
-        bytes,
-    ))
+    Ok(load_root(name, Origin::User(path.to_path_buf()), key, project_root, bytes))
 }
 
 /// Loads `text` as the root file named `name`; imports resolve against the current
 /// directory, which is also the project root.
 pub fn load_text(name: &str, text: &str) -> Loaded {
-    let cwd = std::env::current_dir()
-        .ok()
-        .and_then(|d| std::fs::canonicalize(d).ok())
-        .unwrap_or_default();
+    let cwd = std::env::current_dir().ok().and_then(|d| std::fs::canonicalize(d).ok()).unwrap_or_default();
     // A key no import can name: the root itself cannot be imported from stdin.
     let key = cwd.join(format!("\0{name}"));
-    load_root(
-        name.to_string(),
-        Origin::Stdin,
-        key,
-        cwd,
-        Ok(text.as_bytes().to_vec()),
-    )
+    load_root(name.to_string(), Origin::Stdin, key, cwd, Ok(text.as_bytes().to_vec()))
 }
 
 /// Reads a file, refusing before reading when it is larger than the source limit.
@@ -86,9 +71,7 @@ pub fn load_text(name: &str, text: &str) -> Loaded {
 fn read_limited(path: &Path) -> std::io::Result<Result<Vec<u8>, syntax::DecodeError>> {
     let len = std::fs::metadata(path)?.len();
     if len > syntax::MAX_SOURCE_BYTES as u64 {
-        return Ok(Err(syntax::DecodeError::TooLarge {
-            len: usize::try_from(len).unwrap_or(usize::MAX),
-        }));
+        return Ok(Err(syntax::DecodeError::TooLarge { len: usize::try_from(len).unwrap_or(usize::MAX) }));
     }
     std::fs::read(path).map(Ok)
 }
@@ -122,12 +105,7 @@ fn load_root(
 
 impl Loader {
     /// Decodes, registers and parses one file; returns its id.
-    fn add_file(
-        &mut self,
-        name: String,
-        origin: Origin,
-        bytes: Result<Vec<u8>, syntax::DecodeError>,
-    ) -> FileId {
+    fn add_file(&mut self, name: String, origin: Origin, bytes: Result<Vec<u8>, syntax::DecodeError>) -> FileId {
         let decoded = bytes.and_then(syntax::decode);
         match decoded {
             Ok(text) => {
@@ -140,11 +118,7 @@ impl Loader {
             Err(error) => {
                 let id = self.loaded.sources.add(name, origin, error.shown_text());
                 self.loaded.diagnostics.push(error.to_diagnostic(id));
-                self.loaded.files.push(ast::File {
-                    id,
-                    items: Vec::new(),
-                    comments: Vec::new(),
-                });
+                self.loaded.files.push(ast::File { id, items: Vec::new(), comments: Vec::new() });
                 id
             }
         }
@@ -168,12 +142,7 @@ impl Loader {
             })
             .unwrap_or_default();
         self.on_stack.insert(key.clone(), self.stack.len());
-        self.stack.push(Frame {
-            key,
-            name,
-            imports,
-            next: 0,
-        });
+        self.stack.push(Frame { key, name, imports, next: 0 });
     }
 
     /// Depth-first over the imports, with an explicit stack so that a long chain of
@@ -214,10 +183,7 @@ impl Loader {
                 );
                 d = match crate::diag::did_you_mean(module, known.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `std/{s}`?")),
-                    None => d.with_help(format!(
-                        "the standard library has {}",
-                        quoted_list(STD_MODULES)
-                    )),
+                    None => d.with_help(format!("the standard library has {}", quoted_list(STD_MODULES))),
                 };
                 self.loaded.diagnostics.push(d);
             }
@@ -227,12 +193,7 @@ impl Loader {
             return;
         };
         let joined = importer.key.parent().unwrap_or(Path::new("")).join(text);
-        let shown = normalise(
-            &Path::new(&importer.name)
-                .parent()
-                .unwrap_or(Path::new(""))
-                .join(text),
-        );
+        let shown = normalise(&Path::new(&importer.name).parent().unwrap_or(Path::new("")).join(text));
         let key = match std::fs::canonicalize(&joined) {
             Ok(key) if key.is_file() => key,
             Ok(_) | Err(_) => {
@@ -242,7 +203,9 @@ impl Loader {
                         format!("imported file `{text}` not found"),
                         Label::new(span, format!("looked for `{shown}`")),
                     )
-                    .with_help("import paths are relative to the importing file; `std/NAME` imports the standard library"),
+                    .with_help(
+                        "import paths are relative to the importing file; `std/NAME` imports the standard library",
+                    ),
                 );
                 return;
             }
@@ -294,11 +257,7 @@ impl Loader {
 }
 
 fn quoted_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|s| format!("`{s}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// `a/./b/../c.seg` to `a/c.seg`, without touching the file system (for display).
@@ -338,9 +297,6 @@ mod tests {
     fn unknown_std_module() {
         let loaded = load_text("t.seg", "import \"std/k9s\"\n");
         assert_eq!(loaded.diagnostics[0].code, Code::E0304);
-        assert!(loaded.diagnostics[0]
-            .help
-            .as_deref()
-            .is_some_and(|h| h.contains("`std/k8s`")));
+        assert!(loaded.diagnostics[0].help.as_deref().is_some_and(|h| h.contains("`std/k8s`")));
     }
 }

@@ -138,11 +138,7 @@ impl Names {
             Some(s) => d.with_help(format!("did you mean `{s}`?")),
             None => d.with_help(format!(
                 "the levels are {}",
-                self.levels
-                    .iter()
-                    .map(|l| format!("`{}`", l.name))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.levels.iter().map(|l| format!("`{}`", l.name)).collect::<Vec<_>>().join(", ")
             )),
         };
         Err(d)
@@ -164,18 +160,11 @@ impl Names {
             format!("unknown segment or external `{}`", r.name.text),
             Label::new(r.span, "not declared in any file of this compilation"),
         );
-        let candidates = self
-            .user
-            .keys()
-            .map(String::as_str)
-            .chain(self.levels.iter().map(|l| l.name.as_str()));
+        let candidates = self.user.keys().map(String::as_str).chain(self.levels.iter().map(|l| l.name.as_str()));
         if let Some(s) = did_you_mean(&r.name.text, candidates) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if self.std.contains_key(&r.name.text) {
-            d = d.with_help(format!(
-                "standard-library segments are written `std.{}`",
-                r.name.text
-            ));
+            d = d.with_help(format!("standard-library segments are written `std.{}`", r.name.text));
         }
         Err(d)
     }
@@ -204,11 +193,7 @@ impl Names {
             Some(s) => d.with_help(format!("did you mean `std.{s}`?")),
             None => d.with_help(format!(
                 "the standard library has {}",
-                names
-                    .iter()
-                    .map(|n| format!("`std.{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                names.iter().map(|n| format!("`std.{n}`")).collect::<Vec<_>>().join(", ")
             )),
         };
         Err(d)
@@ -216,11 +201,7 @@ impl Names {
 
     /// The user's segments.
     pub fn user_segments(&self) -> impl Iterator<Item = (SegIdx, &SegmentDecl)> {
-        self.segments
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.std)
-            .map(|(i, s)| (SegIdx(i), s))
+        self.segments.iter().enumerate().filter(|(_, s)| !s.std).map(|(i, s)| (SegIdx(i), s))
     }
 
     /// The name of what a reference resolved to, as the user writes it.
@@ -244,10 +225,7 @@ impl Names {
 
 /// Collects the declarations of every loaded file.
 pub fn build(loaded: &Loaded) -> (Names, Vec<Diagnostic>) {
-    let mut names = Names {
-        std_imported: loaded.std_imported,
-        ..Names::default()
-    };
+    let mut names = Names { std_imported: loaded.std_imported, ..Names::default() };
     let mut diags = Vec::new();
     let mut trust: Option<&ast::TrustBlock> = None;
     let mut targets: HashMap<String, Span> = HashMap::new();
@@ -277,9 +255,7 @@ pub fn build(loaded: &Loaded) -> (Names, Vec<Diagnostic>) {
                 },
                 ast::Item::Segment(s) => {
                     if std {
-                        names
-                            .std
-                            .insert(s.name.text.clone(), SegIdx(names.segments.len()));
+                        names.std.insert(s.name.text.clone(), SegIdx(names.segments.len()));
                         names.segments.push(SegmentDecl {
                             ast: s.clone(),
                             std: true,
@@ -288,19 +264,12 @@ pub fn build(loaded: &Loaded) -> (Names, Vec<Diagnostic>) {
                     } else if declare(&mut names, &mut diags, &s.name, "segment") {
                         let idx = SegIdx(names.segments.len());
                         names.user.insert(s.name.text.clone(), Named::Segment(idx));
-                        names.segments.push(SegmentDecl {
-                            ast: s.clone(),
-                            std: false,
-                            display: s.name.text.clone(),
-                        });
+                        names.segments.push(SegmentDecl { ast: s.clone(), std: false, display: s.name.text.clone() });
                     }
                 }
                 ast::Item::External(e) => {
                     if declare(&mut names, &mut diags, &e.name, "external") {
-                        names.user.insert(
-                            e.name.text.clone(),
-                            Named::External(ExtIdx(names.externals.len())),
-                        );
+                        names.user.insert(e.name.text.clone(), Named::External(ExtIdx(names.externals.len())));
                         names.externals.push(e.clone());
                     }
                 }
@@ -364,11 +333,7 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&a
             diags.push(reserved(&decl.name));
         } else if let Some(first) = kept.iter().find(|k| k.name.text == decl.name.text) {
             diags.push(duplicate("trust level", &decl.name, first.name.span));
-        } else if let Some(other) = names
-            .user
-            .get(&decl.name.text)
-            .and_then(|n| names.decl_span(*n))
-        {
+        } else if let Some(other) = names.user.get(&decl.name.text).and_then(|n| names.decl_span(*n)) {
             diags.push(duplicate("trust level", &decl.name, other));
         } else {
             kept.push(decl);
@@ -385,9 +350,7 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&a
         });
     }
     names.user_levels = kept.len();
-    names
-        .levels
-        .push(builtin(PLATFORM, AcceptRule::AllButInternet));
+    names.levels.push(builtin(PLATFORM, AcceptRule::AllButInternet));
     // Accepts clauses name levels declared anywhere in the block, so resolve them once
     // every level is known.
     for (i, decl) in kept.iter().enumerate() {
@@ -413,9 +376,7 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&a
                         Label::new(requirement.span, "not a requirement"),
                     );
                     d = match did_you_mean(other, REQUIREMENTS.iter().copied()) {
-                        Some(s) => d.with_help(format!(
-                            "did you mean `{s}`? a level may require `mtls` or `tls`"
-                        )),
+                        Some(s) => d.with_help(format!("did you mean `{s}`? a level may require `mtls` or `tls`")),
                         None => d.with_help("a level may require `mtls` or `tls`"),
                     };
                     diags.push(d);

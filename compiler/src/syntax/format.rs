@@ -282,7 +282,9 @@ mod tests {
 
     #[test]
     fn normalises_spacing_indentation_and_one_property_per_line() {
-        let out = assert_idempotent("segment   web in shop { trust dmz select app=web\n    port http 8080/http }\nallow web->api:http");
+        let out = assert_idempotent(
+            "segment   web in shop { trust dmz select app=web\n    port http 8080/http }\nallow web->api:http",
+        );
         assert_eq!(
             out,
             "segment web in shop {\n  trust dmz\n  select app=web\n  port http 8080/http\n}\nallow web -> api:http\n"
@@ -308,7 +310,9 @@ mod tests {
 
     #[test]
     fn blank_lines_collapse_to_one_and_stay_where_the_author_put_them() {
-        let out = assert_idempotent("allow a -> b:c\n\n\n\nallow a -> b:d\nallow a -> b:e\nexternal x { cidr 10.0.0.0/8 }\nforbid a -> b\n");
+        let out = assert_idempotent(
+            "allow a -> b:c\n\n\n\nallow a -> b:d\nallow a -> b:e\nexternal x { cidr 10.0.0.0/8 }\nforbid a -> b\n",
+        );
         assert_eq!(
             out,
             "allow a -> b:c\n\nallow a -> b:d\nallow a -> b:e\nexternal x {\n  cidr 10.0.0.0/8\n}\nforbid a -> b\n"
@@ -317,7 +321,9 @@ mod tests {
 
     #[test]
     fn keeps_quoting_and_escapes() {
-        let out = assert_idempotent("expose web:http { host \"a.example\" paths \"/x\\\"y\" tls t auth url \"https://a/b\" }\n");
+        let out = assert_idempotent(
+            "expose web:http { host \"a.example\" paths \"/x\\\"y\" tls t auth url \"https://a/b\" }\n",
+        );
         assert!(out.contains("host \"a.example\""));
         assert!(out.contains("paths \"/x\\\"y\""));
         assert!(out.contains("auth url \"https://a/b\""));

@@ -34,10 +34,15 @@ pub fn decode(bytes: Vec<u8>) -> Result<String, DecodeError> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    TooLarge { len: usize },
+    TooLarge {
+        len: usize,
+    },
     /// `shown` is the text with invalid sequences replaced by U+FFFD; the first one
     /// starts at byte `offset` of it.
-    NotUtf8 { offset: usize, shown: String },
+    NotUtf8 {
+        offset: usize,
+        shown: String,
+    },
 }
 
 impl DecodeError {

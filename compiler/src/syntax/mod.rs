@@ -8,10 +8,10 @@
 //! let pest types leave `parser.rs`.
 
 pub mod ast;
+pub mod format;
 mod lexical;
 mod load;
 mod parser;
-pub mod format;
 
 pub use lexical::{scan, Lexical};
 pub use load::{decode, DecodeError, MAX_SOURCE_BYTES};

@@ -138,7 +138,8 @@ fn syntax_error(file: FileId, text: &str, at: usize, variant: &ErrorVariant<Rule
     } else {
         format!("expected {expected_text}, found {found}")
     };
-    let label = if expected_text.is_empty() { "unexpected here".to_string() } else { format!("expected {expected_text}") };
+    let label =
+        if expected_text.is_empty() { "unexpected here".to_string() } else { format!("expected {expected_text}") };
     let mut diag = Diagnostic::new(Code::E0101, message, Label::new(Span::new(file, at..at + len), label));
     let word = bare_word(rest);
     let keywords = expected.iter().filter_map(|e| e.strip_prefix('`').and_then(|e| e.strip_suffix('`')));
@@ -173,13 +174,24 @@ fn found_token(rest: &str) -> (String, usize) {
 /// Rule names in the user's words; `None` for rules never worth naming.
 fn describe(rule: Rule) -> Option<&'static str> {
     Some(match rule {
-        Rule::item | Rule::import | Rule::trust_block | Rule::target | Rule::segment | Rule::external
-        | Rule::allow | Rule::expose | Rule::forbid => "a declaration (`segment`, `allow`, `expose`, ...)",
+        Rule::item
+        | Rule::import
+        | Rule::trust_block
+        | Rule::target
+        | Rule::segment
+        | Rule::external
+        | Rule::allow
+        | Rule::expose
+        | Rule::forbid => "a declaration (`segment`, `allow`, `expose`, ...)",
         Rule::bare | Rule::string | Rule::string_inner => "a value",
         Rule::ident | Rule::level => "a name",
         Rule::reference | Rule::std_ref => "a segment or level name",
         Rule::endpoint => "`SEGMENT:PORT`",
-        Rule::lbrace | Rule::segment_block | Rule::external_block | Rule::allow_block | Rule::expose_block
+        Rule::lbrace
+        | Rule::segment_block
+        | Rule::external_block
+        | Rule::allow_block
+        | Rule::expose_block
         | Rule::target_block => "`{`",
         Rule::rbrace => "`}`",
         Rule::colon => "`:`",
@@ -353,7 +365,8 @@ impl Builder {
             let clause_span = self.span(&clause);
             match clause.as_rule() {
                 Rule::accepts_clause => {
-                    let levels = clause.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| self.value(p)).collect();
+                    let levels =
+                        clause.into_inner().filter(|p| p.as_rule() == Rule::ident).map(|p| self.value(p)).collect();
                     level.accepts = Some(Accepts { levels, span: clause_span });
                 }
                 Rule::requires_clause => {
@@ -378,11 +391,7 @@ impl Builder {
                 _ => properties.push(self.property(child)),
             }
         }
-        Block {
-            properties,
-            open: open.expect("grammar: block opens"),
-            close: close.expect("grammar: block closes"),
-        }
+        Block { properties, open: open.expect("grammar: block opens"), close: close.expect("grammar: block closes") }
     }
 
     fn property(&self, pair: Pair<'_, Rule>) -> Property {

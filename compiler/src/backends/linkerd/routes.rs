@@ -25,9 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::ir::{PathMatch, SegmentId};
 
 /// The methods Linkerd's HTTPRoute can match (its CRD's enum).
-pub const METHODS: [&str; 9] = [
-    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
-];
+pub const METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
 
 /// A class of requests: one HTTPRoute match. `Prefix` paths carry no trailing `/`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -40,16 +38,11 @@ pub struct Atom {
 impl Atom {
     pub fn new(path: &PathMatch, method: Option<&str>) -> Atom {
         let path = match path {
-            PathMatch::Prefix(p) if p.trim_end_matches('/').is_empty() => {
-                PathMatch::Prefix("/".into())
-            }
+            PathMatch::Prefix(p) if p.trim_end_matches('/').is_empty() => PathMatch::Prefix("/".into()),
             PathMatch::Prefix(p) => PathMatch::Prefix(p.trim_end_matches('/').into()),
             exact => exact.clone(),
         };
-        Atom {
-            path,
-            method: method.map(str::to_string),
-        }
+        Atom { path, method: method.map(str::to_string) }
     }
 
     /// Every request.
@@ -73,10 +66,7 @@ pub enum Caller {
 /// `restricted` holds the classes of every caller that may send only some requests;
 /// `open` says whether some caller may send anything (it is then authorized on the
 /// Server, and a catch-all class keeps its other requests from matching no route).
-pub fn groups(
-    restricted: &BTreeMap<Caller, BTreeSet<Atom>>,
-    open: bool,
-) -> BTreeMap<BTreeSet<Caller>, Vec<Atom>> {
+pub fn groups(restricted: &BTreeMap<Caller, BTreeSet<Atom>>, open: bool) -> BTreeMap<BTreeSet<Caller>, Vec<Atom>> {
     let mut out: BTreeMap<BTreeSet<Caller>, Vec<Atom>> = BTreeMap::new();
     if restricted.values().all(BTreeSet::is_empty) {
         return out;
@@ -86,14 +76,8 @@ pub fn groups(
     let mut declared: BTreeMap<&PathMatch, Vec<(Option<&str>, Caller)>> = BTreeMap::new();
     for (caller, atoms) in restricted {
         for atom in atoms {
-            methods
-                .entry(&atom.path)
-                .or_default()
-                .insert(atom.method.as_deref());
-            declared
-                .entry(&atom.path)
-                .or_default()
-                .push((atom.method.as_deref(), *caller));
+            methods.entry(&atom.path).or_default().insert(atom.method.as_deref());
+            declared.entry(&atom.path).or_default().push((atom.method.as_deref(), *caller));
         }
     }
     let any = Atom::any();
@@ -106,20 +90,14 @@ pub fn groups(
     let mut closed: BTreeSet<Atom> = BTreeSet::new();
     for (path, own) in &methods {
         for method in own {
-            closed.insert(Atom {
-                path: (*path).clone(),
-                method: method.map(str::to_string),
-            });
+            closed.insert(Atom { path: (*path).clone(), method: method.map(str::to_string) });
         }
         if !own.contains(&None) {
             continue;
         }
         for outer in containing(path) {
             for method in methods.get(&outer).into_iter().flatten().flatten() {
-                closed.insert(Atom {
-                    path: (*path).clone(),
-                    method: Some(method.to_string()),
-                });
+                closed.insert(Atom { path: (*path).clone(), method: Some(method.to_string()) });
             }
         }
     }
@@ -194,20 +172,11 @@ mod tests {
     #[test]
     fn containing_paths_walk_up_by_segment() {
         let p = |s: &str| PathMatch::Prefix(s.into());
-        assert_eq!(
-            containing(&PathMatch::Exact("/a/b".into())),
-            vec![p("/a/b"), p("/a"), p("/")]
-        );
-        assert_eq!(
-            containing(&PathMatch::Prefix("/a/b".into())),
-            vec![p("/a"), p("/")]
-        );
+        assert_eq!(containing(&PathMatch::Exact("/a/b".into())), vec![p("/a/b"), p("/a"), p("/")]);
+        assert_eq!(containing(&PathMatch::Prefix("/a/b".into())), vec![p("/a"), p("/")]);
         assert_eq!(containing(&PathMatch::Prefix("/".into())), vec![]);
         assert_eq!(containing(&PathMatch::Exact("/".into())), vec![p("/")]);
-        assert_eq!(
-            containing(&PathMatch::Exact("/a/".into())),
-            vec![p("/a"), p("/")]
-        );
+        assert_eq!(containing(&PathMatch::Exact("/a/".into())), vec![p("/a"), p("/")]);
     }
 
     #[test]
@@ -217,17 +186,10 @@ mod tests {
 
     #[test]
     fn one_restricted_caller_gets_one_group() {
-        let restricted = [(
-            WEB,
-            [prefix("/api", Some("GET")), exact("/healthz", Some("GET"))].into(),
-        )]
-        .into();
+        let restricted = [(WEB, [prefix("/api", Some("GET")), exact("/healthz", Some("GET"))].into())].into();
         let groups = groups(&restricted, false);
         assert_eq!(groups.len(), 1);
-        assert_eq!(
-            groups[&[WEB].into()],
-            vec![exact("/healthz", Some("GET")), prefix("/api", Some("GET"))]
-        );
+        assert_eq!(groups[&[WEB].into()], vec![exact("/healthz", Some("GET")), prefix("/api", Some("GET"))]);
     }
 
     #[test]
@@ -241,27 +203,17 @@ mod tests {
     #[test]
     fn nested_classes_admit_the_outer_caller_too() {
         // web: GET /api/*; app: anything under /api/v1. GET /api/v1/x must admit both.
-        let restricted = [
-            (WEB, [prefix("/api", Some("GET"))].into()),
-            (APP, [prefix("/api/v1", None)].into()),
-        ]
-        .into();
+        let restricted = [(WEB, [prefix("/api", Some("GET"))].into()), (APP, [prefix("/api/v1", None)].into())].into();
         let groups = groups(&restricted, false);
         assert_eq!(groups[&[WEB].into()], vec![prefix("/api", Some("GET"))]);
         assert_eq!(groups[&[APP].into()], vec![prefix("/api/v1", None)]);
-        assert_eq!(
-            groups[&[APP, WEB].into()],
-            vec![prefix("/api/v1", Some("GET"))]
-        );
+        assert_eq!(groups[&[APP, WEB].into()], vec![prefix("/api/v1", Some("GET"))]);
     }
 
     #[test]
     fn disjoint_methods_do_not_mix() {
-        let restricted = [
-            (WEB, [prefix("/api", Some("GET"))].into()),
-            (APP, [prefix("/api", Some("POST"))].into()),
-        ]
-        .into();
+        let restricted =
+            [(WEB, [prefix("/api", Some("GET"))].into()), (APP, [prefix("/api", Some("POST"))].into())].into();
         let groups = groups(&restricted, false);
         assert_eq!(groups.len(), 2);
         assert_eq!(groups[&[WEB].into()], vec![prefix("/api", Some("GET"))]);
@@ -269,17 +221,12 @@ mod tests {
 
     #[test]
     fn probes_admit_everyone_so_they_stand_alone() {
-        let restricted = [
-            (WEB, [exact("/healthz", Some("GET"))].into()),
-            (Caller::Probes, [exact("/healthz", Some("GET"))].into()),
-        ]
-        .into();
+        let restricted =
+            [(WEB, [exact("/healthz", Some("GET"))].into()), (Caller::Probes, [exact("/healthz", Some("GET"))].into())]
+                .into();
         let groups = groups(&restricted, false);
         assert_eq!(groups.len(), 1);
-        assert_eq!(
-            groups[&[Caller::Probes].into()],
-            vec![exact("/healthz", Some("GET"))]
-        );
+        assert_eq!(groups[&[Caller::Probes].into()], vec![exact("/healthz", Some("GET"))]);
     }
 
     #[test]

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec,
-};
+use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
@@ -24,31 +22,20 @@ fn typed(object: &Object) -> NetworkPolicy {
 
 /// The spec of the object `name` in `namespace`, or a panic listing what was emitted.
 fn spec(objects: &[Object], namespace: &str, name: &str) -> NetworkPolicySpec {
-    let found = objects
-        .iter()
-        .find(|o| o.namespace.as_deref() == Some(namespace) && o.name == name);
+    let found = objects.iter().find(|o| o.namespace.as_deref() == Some(namespace) && o.name == name);
     let Some(object) = found else {
-        let all: Vec<String> = objects
-            .iter()
-            .map(|o| format!("{:?}/{}", o.namespace, o.name))
-            .collect();
+        let all: Vec<String> = objects.iter().map(|o| format!("{:?}/{}", o.namespace, o.name)).collect();
         panic!("no {namespace}/{name} among {all:?}");
     };
     typed(object).spec.expect("every policy has a spec")
 }
 
 fn names(objects: &[Object]) -> Vec<(String, String)> {
-    objects
-        .iter()
-        .map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone()))
-        .collect()
+    objects.iter().map(|o| (o.namespace.clone().unwrap_or_default(), o.name.clone())).collect()
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 /// The peer a test expects for pods `pods` in namespace `ns`.
@@ -58,10 +45,7 @@ fn pods_peer(ns: &str, pods: &[(&str, &str)]) -> NetworkPolicyPeer {
             match_labels: Some(labels(&[("kubernetes.io/metadata.name", ns)])),
             ..LabelSelector::default()
         }),
-        pod_selector: Some(LabelSelector {
-            match_labels: Some(labels(pods)),
-            ..LabelSelector::default()
-        }),
+        pod_selector: Some(LabelSelector { match_labels: Some(labels(pods)), ..LabelSelector::default() }),
         ip_block: None,
     }
 }
@@ -77,26 +61,15 @@ fn ports(list: &[(u16, &str)]) -> Vec<NetworkPolicyPort> {
 }
 
 fn types(spec: &NetworkPolicySpec) -> Vec<&str> {
-    spec.policy_types
-        .iter()
-        .flatten()
-        .map(String::as_str)
-        .collect()
+    spec.policy_types.iter().flatten().map(String::as_str).collect()
 }
 
 /// (peers, ports) of every ingress rule.
-fn ingress_rules(
-    spec: &NetworkPolicySpec,
-) -> Vec<(Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>)> {
+fn ingress_rules(spec: &NetworkPolicySpec) -> Vec<(Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>)> {
     spec.ingress
         .iter()
         .flatten()
-        .map(|r| {
-            (
-                r.from.clone().unwrap_or_default(),
-                r.ports.clone().unwrap_or_default(),
-            )
-        })
+        .map(|r| (r.from.clone().unwrap_or_default(), r.ports.clone().unwrap_or_default()))
         .collect()
 }
 
@@ -105,12 +78,7 @@ fn egress_rules(spec: &NetworkPolicySpec) -> Vec<(Vec<NetworkPolicyPeer>, Vec<Ne
     spec.egress
         .iter()
         .flatten()
-        .map(|r| {
-            (
-                r.to.clone().unwrap_or_default(),
-                r.ports.clone().unwrap_or_default(),
-            )
-        })
+        .map(|r| (r.to.clone().unwrap_or_default(), r.ports.clone().unwrap_or_default()))
         .collect()
 }
 
@@ -131,22 +99,14 @@ fn shop_emits_exactly_these_policies_sorted_by_namespace_and_name() {
         ("shop", "web-egress"),
         ("shop", "web-ingress"),
     ];
-    let expected: Vec<(String, String)> = expected
-        .iter()
-        .map(|(n, m)| (n.to_string(), m.to_string()))
-        .collect();
+    let expected: Vec<(String, String)> = expected.iter().map(|(n, m)| (n.to_string(), m.to_string())).collect();
     assert_eq!(names(&objects), expected);
     for object in &objects {
         assert_eq!(object.backend, Backend::NetworkPolicy);
         assert_eq!(object.api_version, "networking.k8s.io/v1");
         assert_eq!(object.kind, "NetworkPolicy");
         let labels = typed(object).metadata.labels.unwrap_or_default();
-        assert_eq!(
-            labels
-                .get("app.kubernetes.io/managed-by")
-                .map(String::as_str),
-            Some("segc")
-        );
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("segc"));
     }
 }
 
@@ -154,10 +114,7 @@ fn shop_emits_exactly_these_policies_sorted_by_namespace_and_name() {
 fn yaml_carries_api_version_and_kind_first() {
     let objects = emit(&nginx_istio());
     let yaml = serde_yaml::to_string(&objects[0].body).expect("serialises");
-    assert!(
-        yaml.starts_with("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"),
-        "{yaml}"
-    );
+    assert!(yaml.starts_with("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"), "{yaml}");
 }
 
 #[test]
@@ -165,11 +122,7 @@ fn nothing_is_written_outside_the_managed_namespaces() {
     let policy = nginx_istio();
     for object in emit(&policy) {
         let namespace = object.namespace.expect("NetworkPolicy is namespaced");
-        assert!(
-            policy.managed_namespaces.contains(&namespace),
-            "{namespace}/{}",
-            object.name
-        );
+        assert!(policy.managed_namespaces.contains(&namespace), "{namespace}/{}", object.name);
     }
 }
 
@@ -183,15 +136,9 @@ fn default_deny_isolates_every_pod_both_ways_with_no_rules() {
         assert_eq!(spec.ingress, None);
         assert_eq!(spec.egress, None);
     }
-    let deny = objects
-        .iter()
-        .find(|o| o.name == "default-deny")
-        .expect("emitted");
+    let deny = objects.iter().find(|o| o.name == "default-deny").expect("emitted");
     let yaml = serde_yaml::to_string(&deny.body).expect("serialises");
-    assert!(
-        yaml.contains("podSelector: {}\n  policyTypes:\n  - Ingress\n  - Egress\n"),
-        "{yaml}"
-    );
+    assert!(yaml.contains("podSelector: {}\n  policyTypes:\n  - Ingress\n  - Egress\n"), "{yaml}");
 }
 
 #[test]
@@ -204,10 +151,7 @@ fn dns_is_one_peer_of_namespace_and_pods_on_udp_and_tcp_53() {
         assert_eq!(spec.ingress, None);
         assert_eq!(
             egress_rules(&spec),
-            [(
-                vec![pods_peer("kube-system", &[("k8s-app", "kube-dns")])],
-                ports(&[(53, "TCP"), (53, "UDP")])
-            )]
+            [(vec![pods_peer("kube-system", &[("k8s-app", "kube-dns")])], ports(&[(53, "TCP"), (53, "UDP")]))]
         );
     }
 }
@@ -230,7 +174,10 @@ fn proxies_may_reach_the_mesh_control_plane_and_nothing_else_of_it() {
                 vec![pods_peer("linkerd", &[("linkerd.io/control-plane-component", "destination")])],
                 ports(&[(8086, "TCP"), (8090, "TCP")])
             ),
-            (vec![pods_peer("linkerd", &[("linkerd.io/control-plane-component", "identity")])], ports(&[(8080, "TCP")])),
+            (
+                vec![pods_peer("linkerd", &[("linkerd.io/control-plane-component", "identity")])],
+                ports(&[(8080, "TCP")])
+            ),
         ]
     );
 
@@ -253,112 +200,56 @@ fn ingress_has_one_rule_per_source_with_namespace_and_pods_in_one_peer() {
     let api = spec(&objects, "shop", "api-ingress");
     assert_eq!(
         api.pod_selector,
-        Some(LabelSelector {
-            match_labels: Some(labels(&[("app", "api")])),
-            ..Default::default()
-        })
+        Some(LabelSelector { match_labels: Some(labels(&[("app", "api")])), ..Default::default() })
     );
     assert_eq!(types(&api), ["Ingress"]);
     assert_eq!(api.egress, None);
     assert_eq!(
         ingress_rules(&api),
         [
-            (
-                vec![pods_peer("shop", &[("app", "batch")])],
-                ports(&[(9000, "TCP")])
-            ),
-            (
-                vec![pods_peer(
-                    "monitoring",
-                    &[("app.kubernetes.io/name", "prometheus")]
-                )],
-                ports(&[(9090, "TCP")])
-            ),
-            (
-                vec![pods_peer("shop", &[("app", "web")])],
-                ports(&[(8080, "TCP")])
-            ),
+            (vec![pods_peer("shop", &[("app", "batch")])], ports(&[(9000, "TCP")])),
+            (vec![pods_peer("monitoring", &[("app.kubernetes.io/name", "prometheus")])], ports(&[(9090, "TCP")])),
+            (vec![pods_peer("shop", &[("app", "web")])], ports(&[(8080, "TCP")])),
         ]
     );
     let db = spec(&objects, "data", "db-ingress");
-    assert_eq!(
-        ingress_rules(&db),
-        [(
-            vec![pods_peer("shop", &[("app", "api")])],
-            ports(&[(5432, "TCP")])
-        )]
-    );
+    assert_eq!(ingress_rules(&db), [(vec![pods_peer("shop", &[("app", "api")])], ports(&[(5432, "TCP")]))]);
 }
 
 #[test]
 fn exposures_admit_the_target_ingress_controller_on_the_pod_port() {
     let nginx = spec(&emit(&nginx_istio()), "shop", "web-ingress");
-    let controller = [
-        ("app.kubernetes.io/component", "controller"),
-        ("app.kubernetes.io/name", "ingress-nginx"),
-    ];
-    assert_eq!(
-        ingress_rules(&nginx),
-        [(
-            vec![pods_peer("ingress-nginx", &controller)],
-            ports(&[(8080, "TCP")])
-        )]
-    );
+    let controller = [("app.kubernetes.io/component", "controller"), ("app.kubernetes.io/name", "ingress-nginx")];
+    assert_eq!(ingress_rules(&nginx), [(vec![pods_peer("ingress-nginx", &controller)], ports(&[(8080, "TCP")]))]);
 
-    let traefik = spec(
-        &emit(&shop(IngressKind::Traefik, MeshKind::Istio)),
-        "shop",
-        "web-ingress",
-    );
+    let traefik = spec(&emit(&shop(IngressKind::Traefik, MeshKind::Istio)), "shop", "web-ingress");
     assert_eq!(
         ingress_rules(&traefik),
-        [(
-            vec![pods_peer(
-                "traefik",
-                &[("app.kubernetes.io/name", "traefik")]
-            )],
-            ports(&[(8080, "TCP")])
-        )]
+        [(vec![pods_peer("traefik", &[("app.kubernetes.io/name", "traefik")])], ports(&[(8080, "TCP")]))]
     );
 }
 
 #[test]
 fn egress_has_one_rule_per_destination_and_one_ip_block_per_cidr() {
     let mut policy = nginx_istio();
-    policy.externals[sample::STRIPE.0].cidrs =
-        vec!["198.51.100.0/24".into(), "203.0.113.0/24".into()];
+    policy.externals[sample::STRIPE.0].cidrs = vec!["198.51.100.0/24".into(), "203.0.113.0/24".into()];
     let objects = emit(&policy);
     let api = spec(&objects, "shop", "api-egress");
     assert_eq!(types(&api), ["Egress"]);
     assert_eq!(api.ingress, None);
     let block = |cidr: &str| NetworkPolicyPeer {
-        ip_block: Some(k8s_openapi::api::networking::v1::IPBlock {
-            cidr: cidr.into(),
-            except: None,
-        }),
+        ip_block: Some(k8s_openapi::api::networking::v1::IPBlock { cidr: cidr.into(), except: None }),
         ..NetworkPolicyPeer::default()
     };
     assert_eq!(
         egress_rules(&api),
         [
-            (
-                vec![pods_peer("data", &[("app", "postgres")])],
-                ports(&[(5432, "TCP")])
-            ),
-            (
-                vec![block("198.51.100.0/24"), block("203.0.113.0/24")],
-                ports(&[(443, "TCP")])
-            ),
+            (vec![pods_peer("data", &[("app", "postgres")])], ports(&[(5432, "TCP")])),
+            (vec![block("198.51.100.0/24"), block("203.0.113.0/24")], ports(&[(443, "TCP")])),
         ]
     );
     let web = spec(&objects, "shop", "web-egress");
-    assert_eq!(
-        egress_rules(&web),
-        [(
-            vec![pods_peer("shop", &[("app", "api")])],
-            ports(&[(8080, "TCP")])
-        )]
-    );
+    assert_eq!(egress_rules(&web), [(vec![pods_peer("shop", &[("app", "api")])], ports(&[(8080, "TCP")]))]);
 }
 
 #[test]
@@ -367,19 +258,13 @@ fn std_segments_get_only_the_managed_side() {
     // std.prometheus -> api: api accepts it (checked above), but nothing is emitted for
     // prometheus's own egress, nor for the controller's or DNS's ingress.
     for namespace in ["monitoring", "ingress-nginx", "kube-system"] {
-        assert!(objects
-            .iter()
-            .all(|o| o.namespace.as_deref() != Some(namespace)));
+        assert!(objects.iter().all(|o| o.namespace.as_deref() != Some(namespace)));
     }
     assert!(objects.iter().all(|o| !o.name.starts_with("std-")));
 
     // api -> std.prometheus: only api's egress.
     let mut policy = nginx_istio();
-    let web = Port {
-        name: "web".into(),
-        number: 9090,
-        protocol: Protocol::Http,
-    };
+    let web = Port { name: "web".into(), number: 9090, protocol: Protocol::Http };
     policy.edges.push(Edge {
         source: sample::API,
         destination: Destination::Segment(sample::PROMETHEUS),
@@ -388,15 +273,10 @@ fn std_segments_get_only_the_managed_side() {
         decls: vec![],
     });
     let objects = emit(&policy);
-    assert!(objects
-        .iter()
-        .all(|o| o.namespace.as_deref() != Some("monitoring")));
+    assert!(objects.iter().all(|o| o.namespace.as_deref() != Some("monitoring")));
     let api = spec(&objects, "shop", "api-egress");
     assert!(egress_rules(&api).contains(&(
-        vec![pods_peer(
-            "monitoring",
-            &[("app.kubernetes.io/name", "prometheus")]
-        )],
+        vec![pods_peer("monitoring", &[("app.kubernetes.io/name", "prometheus")])],
         ports(&[(9090, "TCP")])
     )));
 }
@@ -406,19 +286,11 @@ fn ports_of_one_source_are_merged_sorted_and_deduplicated() {
     let mut policy = nginx_istio();
     // web may now also call api:metrics (9090) and api:grpc (9000); and a second name
     // for 8080 must not repeat the port.
-    let port = |name: &str, number, protocol| Port {
-        name: String::from(name),
-        number,
-        protocol,
-    };
-    policy.segments[sample::API.0]
-        .ports
-        .push(port("alt", 8080, Protocol::Tcp));
-    for p in [
-        port("metrics", 9090, Protocol::Http),
-        port("grpc", 9000, Protocol::Grpc),
-        port("alt", 8080, Protocol::Tcp),
-    ] {
+    let port = |name: &str, number, protocol| Port { name: String::from(name), number, protocol };
+    policy.segments[sample::API.0].ports.push(port("alt", 8080, Protocol::Tcp));
+    for p in
+        [port("metrics", 9090, Protocol::Http), port("grpc", 9000, Protocol::Grpc), port("alt", 8080, Protocol::Tcp)]
+    {
         policy.edges.push(Edge {
             source: sample::WEB,
             destination: Destination::Segment(sample::API),
@@ -429,31 +301,19 @@ fn ports_of_one_source_are_merged_sorted_and_deduplicated() {
     }
     let objects = emit(&policy);
     let api = spec(&objects, "shop", "api-ingress");
-    let from_web = ingress_rules(&api)
-        .into_iter()
-        .find(|(peers, _)| peers == &[pods_peer("shop", &[("app", "web")])]);
-    assert_eq!(
-        from_web.map(|(_, p)| p),
-        Some(ports(&[(8080, "TCP"), (9000, "TCP"), (9090, "TCP")]))
-    );
+    let from_web = ingress_rules(&api).into_iter().find(|(peers, _)| peers == &[pods_peer("shop", &[("app", "web")])]);
+    assert_eq!(from_web.map(|(_, p)| p), Some(ports(&[(8080, "TCP"), (9000, "TCP"), (9090, "TCP")])));
     let web = spec(&objects, "shop", "web-egress");
     assert_eq!(
         egress_rules(&web),
-        [(
-            vec![pods_peer("shop", &[("app", "api")])],
-            ports(&[(8080, "TCP"), (9000, "TCP"), (9090, "TCP")])
-        )]
+        [(vec![pods_peer("shop", &[("app", "api")])], ports(&[(8080, "TCP"), (9000, "TCP"), (9090, "TCP")]))]
     );
 }
 
 #[test]
 fn udp_ports_keep_their_transport() {
     let mut policy = nginx_istio();
-    let syslog = Port {
-        name: "syslog".into(),
-        number: 514,
-        protocol: Protocol::Udp,
-    };
+    let syslog = Port { name: "syslog".into(), number: 514, protocol: Protocol::Udp };
     policy.segments[sample::DB.0].ports.push(syslog.clone());
     policy.edges.push(Edge {
         source: sample::API,
@@ -465,10 +325,7 @@ fn udp_ports_keep_their_transport() {
     let db = spec(&emit(&policy), "data", "db-ingress");
     assert_eq!(
         ingress_rules(&db),
-        [(
-            vec![pods_peer("shop", &[("app", "api")])],
-            ports(&[(514, "UDP"), (5432, "TCP")])
-        )]
+        [(vec![pods_peer("shop", &[("app", "api")])], ports(&[(514, "UDP"), (5432, "TCP")]))]
     );
 }
 
@@ -478,21 +335,13 @@ fn an_edge_and_an_exposure_from_the_controller_share_one_rule() {
     policy.edges.push(Edge {
         source: sample::INGRESS_NGINX,
         destination: Destination::Segment(sample::API),
-        port: Port {
-            name: "http".into(),
-            number: 8080,
-            protocol: Protocol::Http,
-        },
+        port: Port { name: "http".into(), number: 8080, protocol: Protocol::Http },
         l7: L7::Any,
         decls: vec![],
     });
     policy.exposures.push(Exposure {
         segment: sample::API,
-        port: Port {
-            name: "metrics".into(),
-            number: 9090,
-            protocol: Protocol::Http,
-        },
+        port: Port { name: "metrics".into(), number: 9090, protocol: Protocol::Http },
         host: "metrics.example.com".into(),
         paths: vec![PathMatch::Prefix("/".into())],
         tls_secret: None,
@@ -501,20 +350,14 @@ fn an_edge_and_an_exposure_from_the_controller_share_one_rule() {
         decl: policy.exposures[0].decl,
     });
     let api = spec(&emit(&policy), "shop", "api-ingress");
-    let controller = [
-        ("app.kubernetes.io/component", "controller"),
-        ("app.kubernetes.io/name", "ingress-nginx"),
-    ];
+    let controller = [("app.kubernetes.io/component", "controller"), ("app.kubernetes.io/name", "ingress-nginx")];
     let from_controller: Vec<_> = ingress_rules(&api)
         .into_iter()
         .filter(|(peers, _)| peers == &[pods_peer("ingress-nginx", &controller)])
         .collect();
     assert_eq!(
         from_controller,
-        [(
-            vec![pods_peer("ingress-nginx", &controller)],
-            ports(&[(8080, "TCP"), (9090, "TCP")])
-        )]
+        [(vec![pods_peer("ingress-nginx", &controller)], ports(&[(8080, "TCP"), (9090, "TCP")]))]
     );
 }
 
@@ -524,9 +367,7 @@ fn an_edge_and_an_exposure_from_the_controller_share_one_rule() {
 fn no_rule_is_wider_than_declared() {
     let mut managed_controller = nginx_istio();
     managed_controller.segments[sample::INGRESS_NGINX.0].managed = true;
-    managed_controller
-        .managed_namespaces
-        .push("ingress-nginx".into());
+    managed_controller.managed_namespaces.push("ingress-nginx".into());
     managed_controller.managed_namespaces.sort();
     let policies = [
         nginx_istio(),
@@ -537,28 +378,12 @@ fn no_rule_is_wider_than_declared() {
     for policy in &policies {
         for object in emit(policy) {
             let spec = typed(&object).spec.expect("spec");
-            assert!(
-                spec.pod_selector.is_some(),
-                "{}: podSelector is always explicit",
-                object.name
-            );
-            assert!(
-                !types(&spec).is_empty(),
-                "{}: policyTypes are always explicit",
-                object.name
-            );
+            assert!(spec.pod_selector.is_some(), "{}: podSelector is always explicit", object.name);
+            assert!(!types(&spec).is_empty(), "{}: policyTypes are always explicit", object.name);
             let rules = ingress_rules(&spec).into_iter().chain(egress_rules(&spec));
             for (peers, ports) in rules {
-                assert!(
-                    !peers.is_empty(),
-                    "{}: empty from/to admits everyone",
-                    object.name
-                );
-                assert!(
-                    !ports.is_empty(),
-                    "{}: a rule without ports admits every port",
-                    object.name
-                );
+                assert!(!peers.is_empty(), "{}: empty from/to admits everyone", object.name);
+                assert!(!ports.is_empty(), "{}: a rule without ports admits every port", object.name);
                 for port in &ports {
                     assert!(
                         matches!(port.port, Some(IntOrString::Int(n)) if n > 0),
@@ -573,15 +398,9 @@ fn no_rule_is_wider_than_declared() {
                         (Some(block), None, None) => assert_eq!(block.except, None),
                         (None, Some(ns), Some(_)) => {
                             let ns = ns.match_labels.as_ref().expect("namespace by name");
-                            assert_eq!(
-                                ns.keys().collect::<Vec<_>>(),
-                                ["kubernetes.io/metadata.name"]
-                            );
+                            assert_eq!(ns.keys().collect::<Vec<_>>(), ["kubernetes.io/metadata.name"]);
                         }
-                        other => panic!(
-                            "{}: peer {other:?} is neither pods of one namespace nor a CIDR",
-                            object.name
-                        ),
+                        other => panic!("{}: peer {other:?} is neither pods of one namespace nor a CIDR", object.name),
                     }
                 }
             }
@@ -596,13 +415,7 @@ fn only_a_managed_dns_accepts_pods_of_every_managed_namespace() {
     for object in &objects {
         let spec = typed(object).spec.expect("spec");
         for (peers, _) in ingress_rules(&spec) {
-            assert!(
-                peers
-                    .iter()
-                    .all(|p| p.pod_selector != Some(LabelSelector::default())),
-                "{}",
-                object.name
-            );
+            assert!(peers.iter().all(|p| p.pod_selector != Some(LabelSelector::default())), "{}", object.name);
         }
     }
 
@@ -620,8 +433,7 @@ fn only_a_managed_dns_accepts_pods_of_every_managed_namespace() {
     };
     assert_eq!(
         ingress_rules(&dns),
-        ["data", "kube-system", "shop"]
-            .map(|ns| (vec![every_pod_of(ns)], ports(&[(53, "TCP"), (53, "UDP")])))
+        ["data", "kube-system", "shop"].map(|ns| (vec![every_pod_of(ns)], ports(&[(53, "TCP"), (53, "UDP")])))
     );
 }
 
@@ -632,29 +444,17 @@ fn a_managed_controller_accepts_clients_and_calls_exposed_segments() {
     policy.managed_namespaces = vec!["data".into(), "ingress-nginx".into(), "shop".into()];
     let objects = emit(&policy);
     let egress = spec(&objects, "ingress-nginx", "std-ingress-nginx-egress");
-    assert_eq!(
-        egress_rules(&egress),
-        [(
-            vec![pods_peer("shop", &[("app", "web")])],
-            ports(&[(8080, "TCP")])
-        )]
-    );
+    assert_eq!(egress_rules(&egress), [(vec![pods_peer("shop", &[("app", "web")])], ports(&[(8080, "TCP")]))]);
 
     let ingress = spec(&objects, "ingress-nginx", "std-ingress-nginx-ingress");
     let block = |cidr: &str| NetworkPolicyPeer {
-        ip_block: Some(k8s_openapi::api::networking::v1::IPBlock {
-            cidr: cidr.into(),
-            except: None,
-        }),
+        ip_block: Some(k8s_openapi::api::networking::v1::IPBlock { cidr: cidr.into(), except: None }),
         ..NetworkPolicyPeer::default()
     };
     let controller_ports = ports(&[(80, "TCP"), (443, "TCP")]);
     assert_eq!(
         ingress_rules(&ingress),
-        [
-            (vec![block("0.0.0.0/0")], controller_ports.clone()),
-            (vec![block("::/0")], controller_ports.clone())
-        ]
+        [(vec![block("0.0.0.0/0")], controller_ports.clone()), (vec![block("::/0")], controller_ports.clone())]
     );
 
     // Anywhere absorbs another exposure's allowlist.
@@ -669,10 +469,7 @@ fn a_managed_controller_accepts_clients_and_calls_exposed_segments() {
     // With a source allowlist, only those clients.
     policy.exposures[0].sources = vec!["192.0.2.0/24".into()];
     let ingress = spec(&emit(&policy), "ingress-nginx", "std-ingress-nginx-ingress");
-    assert_eq!(
-        ingress_rules(&ingress),
-        [(vec![block("192.0.2.0/24")], controller_ports)]
-    );
+    assert_eq!(ingress_rules(&ingress), [(vec![block("192.0.2.0/24")], controller_ports)]);
 }
 
 #[test]
@@ -683,32 +480,17 @@ fn linkerd_adds_the_proxy_inbound_port_between_meshed_pods_only() {
         ingress_rules(&api),
         [
             // batch is unmeshed: its connections keep their port on the wire.
+            (vec![pods_peer("shop", &[("app", "batch")])], ports(&[(9000, "TCP")])),
             (
-                vec![pods_peer("shop", &[("app", "batch")])],
-                ports(&[(9000, "TCP")])
-            ),
-            (
-                vec![pods_peer(
-                    "monitoring",
-                    &[("app.kubernetes.io/name", "prometheus")]
-                )],
+                vec![pods_peer("monitoring", &[("app.kubernetes.io/name", "prometheus")])],
                 ports(&[(4143, "TCP"), (9090, "TCP")])
             ),
-            (
-                vec![pods_peer("shop", &[("app", "web")])],
-                ports(&[(4143, "TCP"), (8080, "TCP")])
-            ),
+            (vec![pods_peer("shop", &[("app", "web")])], ports(&[(4143, "TCP"), (8080, "TCP")])),
         ]
     );
     let api_egress = spec(&objects, "shop", "api-egress");
     let rules = egress_rules(&api_egress);
-    assert_eq!(
-        rules[0],
-        (
-            vec![pods_peer("data", &[("app", "postgres")])],
-            ports(&[(4143, "TCP"), (5432, "TCP")])
-        )
-    );
+    assert_eq!(rules[0], (vec![pods_peer("data", &[("app", "postgres")])], ports(&[(4143, "TCP"), (5432, "TCP")])));
     // An external is never meshed.
     assert_eq!(rules[1].1, ports(&[(443, "TCP")]));
     // DNS keeps port 53 only.
@@ -717,9 +499,7 @@ fn linkerd_adds_the_proxy_inbound_port_between_meshed_pods_only() {
 
     // Istio keeps the original port on the wire: no extra port.
     let istio = spec(&emit(&nginx_istio()), "shop", "api-ingress");
-    assert!(ingress_rules(&istio)
-        .iter()
-        .all(|(_, p)| p.iter().all(|p| p.port != Some(IntOrString::Int(4143)))));
+    assert!(ingress_rules(&istio).iter().all(|(_, p)| p.iter().all(|p| p.port != Some(IntOrString::Int(4143)))));
 }
 
 #[test]
@@ -727,13 +507,7 @@ fn an_external_without_addresses_never_becomes_an_empty_to() {
     let mut policy = nginx_istio();
     policy.externals[sample::STRIPE.0].cidrs.clear();
     let api = spec(&emit(&policy), "shop", "api-egress");
-    assert_eq!(
-        egress_rules(&api),
-        [(
-            vec![pods_peer("data", &[("app", "postgres")])],
-            ports(&[(5432, "TCP")])
-        )]
-    );
+    assert_eq!(egress_rules(&api), [(vec![pods_peer("data", &[("app", "postgres")])], ports(&[(5432, "TCP")]))]);
 
     // A segment whose only destination has no addresses gets no egress policy at all.
     let mut policy = nginx_istio();
@@ -749,11 +523,7 @@ fn an_external_without_addresses_never_becomes_an_empty_to() {
     policy.edges.push(Edge {
         source: sample::BATCH,
         destination: Destination::External(void),
-        port: Port {
-            name: "https".into(),
-            number: 443,
-            protocol: Protocol::Tcp,
-        },
+        port: Port { name: "https".into(), number: 443, protocol: Protocol::Tcp },
         l7: L7::Any,
         decls: vec![],
     });
@@ -762,24 +532,15 @@ fn an_external_without_addresses_never_becomes_an_empty_to() {
 
 #[test]
 fn the_same_policy_gives_identical_objects() {
-    for (ingress, mesh) in [
-        (IngressKind::Nginx, MeshKind::Istio),
-        (IngressKind::Traefik, MeshKind::Linkerd),
-    ] {
+    for (ingress, mesh) in [(IngressKind::Nginx, MeshKind::Istio), (IngressKind::Traefik, MeshKind::Linkerd)] {
         let one = emit(&shop(ingress, mesh));
         let two = emit(&shop(ingress, mesh));
         assert_eq!(one, two);
         let text = |objects: &[Object]| -> Vec<String> {
-            objects
-                .iter()
-                .map(|o| serde_yaml::to_string(&o.body).expect("serialises"))
-                .collect()
+            objects.iter().map(|o| serde_yaml::to_string(&o.body).expect("serialises")).collect()
         };
         assert_eq!(text(&one), text(&two));
-        let keys: Vec<_> = one
-            .iter()
-            .map(|o| (o.namespace.clone(), o.name.clone()))
-            .collect();
+        let keys: Vec<_> = one.iter().map(|o| (o.namespace.clone(), o.name.clone())).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         sorted.dedup();
