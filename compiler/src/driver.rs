@@ -140,7 +140,10 @@ mod tests {
         let c = compile_text("shop.seg", SHOP);
         let policy = lower(&c, None).expect("shop lowers");
         let names: Vec<&str> = policy.segments.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, ["api", "db", "std.dns", "std.ingress-nginx", "std.prometheus", "web"]);
+        assert_eq!(names, ["api", "db", "std.dns", "std.ingress-nginx", "std.istiod", "std.prometheus", "web"]);
+        let control_plane: Vec<&str> =
+            policy.target.control_plane.iter().map(|s| policy.segment(*s).name.as_str()).collect();
+        assert_eq!(control_plane, ["std.istiod"]);
         assert_eq!(policy.managed_namespaces, ["data", "shop"]);
         assert_eq!(policy.edges.len(), 4);
         let sample = ir::sample::shop(ir::IngressKind::Nginx, ir::MeshKind::Istio);

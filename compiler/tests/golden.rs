@@ -228,3 +228,50 @@ fn check_objects_parse_back(files: &[emit::Rendered]) {
         );
     }
 }
+
+// ---------------------------------------------------------------- canonical form
+
+/// Every `.seg` file under `dir`, recursively, sorted.
+fn seg_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "seg") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Examples, the standard library and every golden input that parses are in canonical
+/// form, so `segc fmt` leaves them unchanged (inputs with syntax errors cannot be
+/// formatted, and are skipped).
+#[test]
+fn every_parseable_seg_file_is_canonical() {
+    let mut unformatted = Vec::new();
+    let mut formatted = 0;
+    for dir in ["examples", "stdlib", "golden"] {
+        for path in seg_files(&repo().join(dir)) {
+            let Ok(text) = segc::syntax::decode(fs::read(&path).unwrap()) else { continue };
+            let mut sources = segc::diag::SourceMap::new();
+            let id = sources.add(path.display().to_string(), segc::diag::Origin::User(path.clone()), text.clone());
+            let (file, diagnostics) = segc::syntax::parse(&sources, id);
+            if !diagnostics.is_empty() {
+                assert!(dir == "golden", "{} does not parse", path.display());
+                continue;
+            }
+            formatted += 1;
+            if segc::syntax::format::format(&file, sources.get(id)) != text {
+                unformatted.push(path.display().to_string());
+            }
+        }
+    }
+    assert!(formatted > 40, "too few files were formatted ({formatted})");
+    assert!(unformatted.is_empty(), "not in canonical form (run `segc fmt` on them):\n{}", unformatted.join("\n"));
+}
