@@ -19,3 +19,4 @@ pub mod emit;
 pub mod ir;
 pub mod resolve;
 pub mod syntax;
+pub mod verify;

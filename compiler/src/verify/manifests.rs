@@ -1,0 +1,151 @@
+//! Reading manifests back: every YAML document under a directory.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde_yaml::Value;
+
+/// Where an object came from, for diagnostics: `netpol/shop/x.yaml#2 NetworkPolicy/web`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectRef {
+    /// The file, relative to the directory verify read.
+    pub file: PathBuf,
+    /// 1-based index of the document in a multi-document file (items of a `kind:
+    /// List` count as documents of their own, in order).
+    pub document: usize,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ns = self.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
+        write!(f, "{}/{ns}{} in {}", self.kind, self.name, self.file.display())?;
+        if self.document > 1 {
+            write!(f, "#{}", self.document)?;
+        }
+        Ok(())
+    }
+}
+
+/// One Kubernetes object read from disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Manifest {
+    pub at: ObjectRef,
+    /// `group/version` or `version`, as written.
+    pub api_version: String,
+    pub value: Value,
+}
+
+impl Manifest {
+    /// The API group (`""` for core kinds).
+    pub fn group(&self) -> &str {
+        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+    }
+
+    pub fn kind(&self) -> &str {
+        &self.at.kind
+    }
+
+    pub fn spec(&self) -> &Value {
+        &self.value["spec"]
+    }
+}
+
+#[derive(Debug)]
+pub enum ReadError {
+    Io(PathBuf, io::Error),
+    Yaml(PathBuf, serde_yaml::Error),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Io(path, e) => write!(f, "{}: {e}", path.display()),
+            ReadError::Yaml(path, e) => write!(f, "{}: not valid YAML: {e}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Every object in every `*.yaml`, `*.yml` and `*.json` file under `dir` (any layout,
+/// multi-document files and `kind: List` included), sorted by file and position.
+/// Documents without `kind` (empty documents, comments only) are skipped.
+pub fn read_dir(dir: &Path) -> Result<Vec<Manifest>, ReadError> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = fs::read_dir(&current).map_err(|e| ReadError::Io(current.clone(), e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| ReadError::Io(current.clone(), e))?;
+            let path = entry.path();
+            let file_type = entry.file_type().map_err(|e| ReadError::Io(path.clone(), e))?;
+            if file_type.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut manifests = Vec::new();
+    for path in files {
+        let text = fs::read_to_string(&path).map_err(|e| ReadError::Io(path.clone(), e))?;
+        let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+        manifests.extend(parse_documents(&relative, &text).map_err(|e| ReadError::Yaml(path.clone(), e))?);
+    }
+    Ok(manifests)
+}
+
+/// The objects of one file's text.
+pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Manifest>, serde_yaml::Error> {
+    use serde::Deserialize;
+    let mut out = Vec::new();
+    let mut index = 0;
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let value = Value::deserialize(document)?;
+        let items = if value["kind"].as_str() == Some("List") {
+            value["items"].as_sequence().cloned().unwrap_or_default()
+        } else {
+            vec![value]
+        };
+        for value in items {
+            index += 1;
+            if let Some(manifest) = manifest(file, index, value) {
+                out.push(manifest);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn manifest(file: &Path, document: usize, value: Value) -> Option<Manifest> {
+    let kind = value["kind"].as_str()?.to_string();
+    let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
+    let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let namespace = value["metadata"]["namespace"].as_str().map(str::to_string);
+    Some(Manifest { at: ObjectRef { file: file.to_path_buf(), document, kind, namespace, name }, api_version, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_document_files_and_lists_are_split() {
+        let text = "# header\napiVersion: v1\nkind: A\nmetadata: {name: a, namespace: n}\n---\n---\napiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: B, metadata: {name: b}}\n- {apiVersion: v1, kind: C, metadata: {name: c}}\n";
+        let docs = parse_documents(Path::new("f.yaml"), text).unwrap();
+        let kinds: Vec<(&str, usize)> = docs.iter().map(|m| (m.kind(), m.at.document)).collect();
+        assert_eq!(kinds, [("A", 1), ("B", 3), ("C", 4)]);
+        assert_eq!(docs[0].at.namespace.as_deref(), Some("n"));
+        assert_eq!(docs[0].at.to_string(), "A/n/a in f.yaml");
+    }
+
+    #[test]
+    fn broken_yaml_is_an_error() {
+        assert!(parse_documents(Path::new("f.yaml"), "a: [unclosed").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Verify: prove from the manifests themselves that every layer allows exactly what
+//! the policy declares.
+//!
+//! Takes: a lowered [`Policy`](crate::ir::Policy) and every object read from a
+//! directory ([`manifests::read_dir`]), whoever wrote them.
+//! Gives: per layer, the connections (and for L7 layers, requests) it allows, computed
+//! with the layer's real semantics by an interpreter, compared with the declared set;
+//! every difference as a diagnostic naming the layer, the connection, the object and
+//! the `.seg` line that declares (or should declare) it.
+//! Must not: trust that the manifests came from segc, or look at the AST. The
+//! interpreters (one file per layer) are shared by later commands (`explain`).
+
+pub mod manifests;
+pub mod world;
+
+use std::net::IpAddr;
+
+pub use manifests::{Manifest, ObjectRef};
+pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
+
+/// What a layer decided about a connection or request, and the objects that decided it:
+/// the rules that let it through, or the policies that apply and deny it (empty when
+/// nothing applies at all, e.g. no route).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub because: Vec<ObjectRef>,
+}
+
+impl Decision {
+    pub fn allow(because: Vec<ObjectRef>) -> Decision {
+        Decision { allowed: true, because }
+    }
+
+    pub fn deny(because: Vec<ObjectRef>) -> Decision {
+        Decision { allowed: false, because }
+    }
+}
+
+/// An interpreter of one connection-level layer (NetworkPolicy, Istio, Linkerd), built
+/// from the manifests and a [`World`].
+pub trait Layer {
+    /// The layer's name in messages: `NetworkPolicy`, `Istio`, `Linkerd`.
+    fn name(&self) -> &'static str;
+
+    /// Whether the layer enforces this connection at all. NetworkPolicy governs the
+    /// ingress side of every pod and the egress side of every pod; a mesh governs only
+    /// destinations that run its proxy. Connections a layer does not govern are not
+    /// compared for it.
+    fn governs(&self, world: &World, connection: &Connection) -> bool;
+
+    /// Every connection between endpoints of the world that the layer might allow,
+    /// enumerated from its rules (a superset is fine). Its cost must be proportional to
+    /// the rules and what they match, never to all pairs of endpoints. A rule without
+    /// ports contributes [`World::ports_to`] of the destination.
+    fn candidates(&self, world: &World) -> Vec<Connection>;
+
+    /// Whether the connection is allowed. With `request: None`, whether *any* traffic
+    /// on the connection can pass (for L7 layers: at least one request); with a
+    /// request, whether that HTTP request passes (L4 layers ignore it).
+    fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision;
+
+    /// Literal paths the layer's rules mention, for choosing sample requests.
+    fn paths(&self) -> Vec<String>;
+}
+
+/// An HTTP request arriving at the ingress controller from outside the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HttpRequest {
+    pub client: IpAddr,
+    /// Lower case.
+    pub host: String,
+    pub path: String,
+    /// HTTPS (true) or plain HTTP (false).
+    pub tls: bool,
+}
+
+/// A Service port as an ingress backend names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServicePort {
+    Name(String),
+    Number(u16),
+}
+
+/// What an ingress controller does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routing {
+    /// No route matches (404).
+    NoRoute,
+    /// A route matches but refuses the client (allowlist): 403.
+    Refused { by: ObjectRef },
+    /// Plain HTTP answered with a redirect to HTTPS.
+    Redirected { by: ObjectRef },
+    /// Forwarded to a Service.
+    Routed {
+        namespace: String,
+        service: String,
+        port: ServicePort,
+        /// gRPC (HTTP/2) to the backend.
+        grpc: bool,
+        /// External authentication every request must pass first.
+        auth_url: Option<String>,
+        by: ObjectRef,
+    },
+}
+
+/// An interpreter of one ingress controller's objects.
+pub trait IngressLayer {
+    /// `ingress-nginx` or `Traefik`.
+    fn name(&self) -> &'static str;
+
+    /// Every (host, path) its routes mention, as written (hosts may be wildcards), for
+    /// choosing sample requests.
+    fn routes(&self) -> Vec<(String, String)>;
+
+    /// Client CIDRs its allowlists mention, for choosing sample clients.
+    fn client_ranges(&self) -> Vec<String>;
+
+    /// What the controller does with the request.
+    fn route(&self, request: &HttpRequest) -> Routing;
+}

@@ -1,0 +1,265 @@
+//! The universe verify reasons about: every endpoint that could open or receive a
+//! connection, including what no segment names.
+//!
+//! A rule can be wider than declared even when every named segment's connections look
+//! right, by admitting a pod no segment selects, a pod of another namespace, an address
+//! outside every external, or another mesh identity. So besides the policy's segments
+//! and externals, the world holds one representative of each of those.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::ir::{ExternalId, Policy, SegmentId};
+
+/// Something that can open or receive a connection.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Endpoint {
+    Segment(SegmentId),
+    External(ExternalId),
+    /// A pod of a managed namespace that no segment selects (no labels, service
+    /// account `default`, meshed).
+    OtherPod(String),
+    /// A pod (no labels, account `default`, meshed) in a namespace no segment of the
+    /// policy lives in.
+    OtherNamespace,
+    /// An address outside the cluster that no external covers.
+    Internet,
+}
+
+/// The name of the namespace of [`Endpoint::OtherNamespace`].
+pub const OTHER_NAMESPACE: &str = "segc-verify-elsewhere";
+/// The service account of pods that no segment selects.
+pub const OTHER_ACCOUNT: &str = "default";
+
+/// What a selector or rule can see of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod<'a> {
+    pub namespace: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    /// The namespace's labels: only `kubernetes.io/metadata.name`, the one label every
+    /// namespace is known to carry.
+    pub namespace_labels: BTreeMap<String, String>,
+    pub account: &'a str,
+    /// Runs a mesh proxy (has a mesh identity).
+    pub meshed: bool,
+    /// Named container ports (segment port names), for NetworkPolicy named ports.
+    pub named_ports: Vec<(&'a str, u16, &'static str)>,
+}
+
+/// A TCP or UDP port of a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct L4Port {
+    pub number: u16,
+    /// `TCP` or `UDP`.
+    pub transport: &'static str,
+}
+
+/// A connection attempt.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Connection {
+    pub source: Endpoint,
+    pub destination: Endpoint,
+    pub port: L4Port,
+}
+
+/// An HTTP request on a connection, for L7 layers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Request {
+    /// Upper case.
+    pub method: String,
+    pub path: String,
+}
+
+/// The endpoints of a policy and their attributes.
+#[derive(Debug)]
+pub struct World<'p> {
+    pub policy: &'p Policy,
+    /// Every endpoint, sorted.
+    pub endpoints: Vec<Endpoint>,
+    internet: IpAddr,
+    external_addresses: Vec<Option<IpAddr>>,
+    no_labels: BTreeMap<String, String>,
+    by_namespace: BTreeMap<String, Vec<Endpoint>>,
+}
+
+impl<'p> World<'p> {
+    pub fn new(policy: &'p Policy) -> World<'p> {
+        let mut endpoints: Vec<Endpoint> =
+            (0..policy.segments.len()).map(|i| Endpoint::Segment(SegmentId(i))).collect();
+        endpoints.extend((0..policy.externals.len()).map(|i| Endpoint::External(ExternalId(i))));
+        endpoints.extend(policy.managed_namespaces.iter().cloned().map(Endpoint::OtherPod));
+        endpoints.push(Endpoint::OtherNamespace);
+        endpoints.push(Endpoint::Internet);
+        endpoints.sort();
+        let external_addresses =
+            policy.externals.iter().map(|e| e.cidrs.first().and_then(|c| first_address(c))).collect();
+        let mut world = World {
+            policy,
+            endpoints,
+            internet: IpAddr::from([0, 0, 0, 0]),
+            external_addresses,
+            no_labels: BTreeMap::new(),
+            by_namespace: BTreeMap::new(),
+        };
+        world.internet = world.pick_internet_address();
+        let mut by_namespace: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
+        for e in &world.endpoints {
+            if let Some(pod) = world.pod(e) {
+                by_namespace.entry(pod.namespace.to_string()).or_default().push(e.clone());
+            }
+        }
+        world.by_namespace = by_namespace;
+        world
+    }
+
+    /// The pod behind an endpoint; `None` for addresses outside the cluster.
+    pub fn pod<'a>(&'a self, endpoint: &'a Endpoint) -> Option<Pod<'a>> {
+        let namespace_labels = |ns: &str| [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into();
+        match endpoint {
+            Endpoint::Segment(id) => {
+                let s = self.policy.segment(*id);
+                Some(Pod {
+                    namespace: &s.namespace,
+                    labels: &s.selector,
+                    namespace_labels: namespace_labels(&s.namespace),
+                    account: &s.account,
+                    meshed: s.meshed,
+                    named_ports: s.ports.iter().map(|p| (p.name.as_str(), p.number, p.protocol.transport())).collect(),
+                })
+            }
+            Endpoint::OtherPod(namespace) => Some(Pod {
+                namespace,
+                labels: &self.no_labels,
+                namespace_labels: namespace_labels(namespace),
+                account: OTHER_ACCOUNT,
+                meshed: true,
+                named_ports: Vec::new(),
+            }),
+            Endpoint::OtherNamespace => Some(Pod {
+                namespace: OTHER_NAMESPACE,
+                labels: &self.no_labels,
+                namespace_labels: namespace_labels(OTHER_NAMESPACE),
+                account: OTHER_ACCOUNT,
+                meshed: true,
+                named_ports: Vec::new(),
+            }),
+            Endpoint::External(_) | Endpoint::Internet => None,
+        }
+    }
+
+    /// The address of an endpoint outside the cluster (an external's first address,
+    /// or an address no external covers). Pod addresses are unknown: `ipBlock` rules
+    /// are taken never to match pods (Kubernetes leaves that to the CNI).
+    pub fn address(&self, endpoint: &Endpoint) -> Option<IpAddr> {
+        match endpoint {
+            Endpoint::External(id) => self.external_addresses.get(id.0).copied().flatten(),
+            Endpoint::Internet => Some(self.internet),
+            _ => None,
+        }
+    }
+
+    /// The endpoints whose pods live in a namespace.
+    pub fn pods_in(&self, namespace: &str) -> &[Endpoint] {
+        self.by_namespace.get(namespace).map_or(&[], Vec::as_slice)
+    }
+
+    /// The ports to try on a destination when a rule names none: the destination's
+    /// declared ports and one port it does not declare (so that "every port" shows as
+    /// wider than declared).
+    pub fn ports_to(&self, destination: &Endpoint) -> Vec<L4Port> {
+        let declared: Vec<L4Port> = match destination {
+            Endpoint::Segment(id) => {
+                self.policy.segment(*id).ports.iter().map(|p| l4(p.number, p.protocol.transport())).collect()
+            }
+            Endpoint::External(id) => {
+                self.policy.external(*id).ports.iter().map(|p| l4(p.number, p.protocol.transport())).collect()
+            }
+            _ => Vec::new(),
+        };
+        let other = (1..=u16::MAX).rev().map(|n| l4(n, "TCP")).find(|p| !declared.contains(p)).unwrap_or(l4(1, "TCP"));
+        let mut ports = declared;
+        ports.push(other);
+        ports.sort();
+        ports.dedup();
+        ports
+    }
+
+    /// Namespaces that have pods in this world, sorted.
+    pub fn namespaces(&self) -> impl Iterator<Item = &str> {
+        self.by_namespace.keys().map(String::as_str)
+    }
+
+    /// The endpoint in the user's words, for messages.
+    pub fn describe(&self, endpoint: &Endpoint) -> String {
+        match endpoint {
+            Endpoint::Segment(id) => format!("`{}`", self.policy.segment(*id).name),
+            Endpoint::External(id) => format!("`{}`", self.policy.external(*id).name),
+            Endpoint::OtherPod(ns) => format!("a pod of `{ns}` that no segment selects"),
+            Endpoint::OtherNamespace => "a pod of another namespace".to_string(),
+            Endpoint::Internet => format!("an address outside every external ({})", self.internet),
+        }
+    }
+
+    /// An address of the public internet that no external of the policy covers.
+    fn pick_internet_address(&self) -> IpAddr {
+        const CANDIDATES: [[u8; 4]; 4] = [[198, 18, 0, 1], [192, 0, 2, 200], [100, 64, 0, 1], [203, 0, 113, 250]];
+        let covered = |ip: IpAddr| self.policy.externals.iter().flat_map(|e| &e.cidrs).any(|c| cidr_contains(c, ip));
+        CANDIDATES.iter().map(|c| IpAddr::from(*c)).find(|ip| !covered(*ip)).unwrap_or(IpAddr::from([0, 0, 0, 1]))
+    }
+}
+
+fn l4(number: u16, transport: &'static str) -> L4Port {
+    L4Port { number, transport }
+}
+
+/// The network address of a CIDR (`203.0.113.0/24` → 203.0.113.0).
+pub fn first_address(cidr: &str) -> Option<IpAddr> {
+    cidr.split('/').next()?.parse().ok()
+}
+
+/// True when `ip` lies in `cidr` (IPv4 or IPv6; a malformed CIDR contains nothing).
+pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
+    let Some((network, bits)) = cidr.split_once('/') else { return false };
+    let (Ok(network), Ok(bits)) = (network.parse::<IpAddr>(), bits.parse::<u32>()) else { return false };
+    match (network, ip) {
+        (IpAddr::V4(n), IpAddr::V4(a)) if bits <= 32 => {
+            let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+            u32::from(n) & mask == u32::from(a) & mask
+        }
+        (IpAddr::V6(n), IpAddr::V6(a)) if bits <= 128 => {
+            let mask = if bits == 0 { 0 } else { u128::MAX << (128 - bits) };
+            u128::from(n) & mask == u128::from(a) & mask
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::sample::{self, shop};
+    use crate::ir::{IngressKind, MeshKind};
+
+    #[test]
+    fn cidrs_contain_what_they_should() {
+        assert!(cidr_contains("203.0.113.0/24", "203.0.113.7".parse().unwrap()));
+        assert!(!cidr_contains("203.0.113.0/24", "203.0.114.7".parse().unwrap()));
+        assert!(cidr_contains("0.0.0.0/0", "8.8.8.8".parse().unwrap()));
+        assert!(cidr_contains("2001:db8::/32", "2001:db8::1".parse().unwrap()));
+        assert!(!cidr_contains("2001:db8::/32", "8.8.8.8".parse().unwrap()));
+        assert!(!cidr_contains("garbage", "8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_world_has_a_representative_of_everything_unnamed() {
+        let policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let world = World::new(&policy);
+        assert!(world.endpoints.contains(&Endpoint::OtherPod("shop".into())));
+        assert!(world.endpoints.contains(&Endpoint::OtherNamespace));
+        let internet = world.address(&Endpoint::Internet).unwrap();
+        assert!(!cidr_contains("203.0.113.0/24", internet));
+        assert_eq!(world.address(&Endpoint::External(sample::STRIPE)), "203.0.113.0".parse().ok());
+        assert!(world.pods_in("shop").contains(&Endpoint::Segment(sample::WEB)));
+        assert_eq!(world.pod(&Endpoint::Segment(sample::WEB)).unwrap().account, "web");
+    }
+}
