@@ -88,6 +88,11 @@ codes! {
     // Assertions
     E0701 = Error, "an allow or exposure breaks a `forbid`";
     E0702 = Error, "a chain of allows breaks a transitive `forbid`";
+    // Verify: the manifests against the policy
+    E0801 = Error, "a layer allows a connection or request that the policy does not declare";
+    E0802 = Error, "a layer denies a connection or request that the policy declares";
+    E0803 = Error, "shadow path: the ingress routes a request that another layer denies";
+    E0804 = Error, "the ingress routes differently from the exposures";
     // Warnings
     W0101 = Warning, "wildcard host";
     W0102 = Warning, "catch-all path exposed on a level above the lowest";
@@ -95,6 +100,7 @@ codes! {
     W0104 = Warning, "the default client allowlist spelled out";
     W0105 = Warning, "duplicate allow";
     W0106 = Warning, "an external that covers the whole internet";
+    W0801 = Warning, "verify cannot interpret a manifest";
 }
 
 impl fmt::Display for Code {

@@ -10,6 +10,8 @@
 //! Must not: trust that the manifests came from segc, or look at the AST. The
 //! interpreters (one file per layer) are shared by later commands (`explain`).
 
+mod compare;
+pub mod declared;
 pub mod manifests;
 pub mod world;
 
@@ -17,6 +19,15 @@ use std::net::IpAddr;
 
 pub use manifests::{Manifest, ObjectRef};
 pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
+
+/// A manifest an interpreter could not read with certainty (a malformed field, a
+/// feature verify does not model). Reported as a warning; the interpreter decides as
+/// the layer would where it can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: ObjectRef,
+    pub message: String,
+}
 
 /// What a layer decided about a connection or request, and the objects that decided it:
 /// the rules that let it through, or the policies that apply and deny it (empty when

@@ -1,0 +1,463 @@
+//! Comparing every layer with the declaration, and turning differences into
+//! diagnostics.
+//!
+//! Connection layers are compared over the union of what the layer might allow (its
+//! candidates) and what the policy declares, so the work follows the rules, not all
+//! pairs of endpoints. L7 layers are compared on sample requests (every method, and
+//! paths around every path anyone mentions); the ingress on sample requests of every
+//! host, path, client range and scheme. Each route the ingress takes is also checked
+//! against the other layers: a route they refuse is a shadow path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use crate::diag::{Code, Diagnostic, FileId, Label, Origin, SourceMap, Span};
+use crate::ir::{MeshKind, SegmentId};
+
+use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT, SAMPLE_METHODS};
+use super::world::{Connection, Endpoint, L4Port, Request, World};
+use super::{Decision, HttpRequest, IngressLayer, Layer, ObjectRef, Problem, Routing, ServicePort};
+
+/// At most this many example requests or sources are listed in one diagnostic.
+const EXAMPLES: usize = 3;
+
+/// Builds diagnostics, registering manifest files in the source map on first use so
+/// that labels can point into the YAML.
+pub struct Reporter<'s> {
+    sources: &'s mut SourceMap,
+    dir: PathBuf,
+    files: BTreeMap<PathBuf, Option<FileId>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl<'s> Reporter<'s> {
+    pub fn new(sources: &'s mut SourceMap, dir: &Path) -> Reporter<'s> {
+        Reporter { sources, dir: dir.to_path_buf(), files: BTreeMap::new(), diagnostics: Vec::new() }
+    }
+
+    /// A label on the object's `name:` line in its file (or the file's start).
+    fn object_label(&mut self, at: &ObjectRef, message: impl Into<String>) -> Option<Label> {
+        let dir = self.dir.clone();
+        let sources = &mut *self.sources;
+        let file = *self.files.entry(at.file.clone()).or_insert_with(|| {
+            let path = dir.join(&at.file);
+            let text = std::fs::read_to_string(&path).ok()?;
+            Some(sources.add(path.display().to_string(), Origin::User(path), text))
+        });
+        let file = file?;
+        let text = &self.sources.get(file).text;
+        let start = document_start(text, at.document);
+        let needle = format!("name: {}", at.name);
+        let span = text[start..]
+            .find(&needle)
+            .map(|i| start + i..start + i + needle.len())
+            .unwrap_or(start..start + text[start..].find('\n').unwrap_or(0));
+        Some(Label::new(Span::new(file, span), message))
+    }
+
+    fn push(&mut self, mut diagnostic: Diagnostic, objects: &[ObjectRef], role: &str) {
+        let mut seen = BTreeSet::new();
+        for at in objects.iter().filter(|a| seen.insert((*a).clone())).take(EXAMPLES) {
+            let message = format!("{role} {}/{}", at.kind, at.name);
+            match self.object_label(at, message) {
+                Some(label) => diagnostic.secondary.push(label),
+                None => diagnostic.notes.push(format!("{role} {at}")),
+            }
+        }
+        self.diagnostics.push(diagnostic);
+    }
+
+    pub fn problem(&mut self, problem: &Problem) {
+        let message = format!("cannot verify {}/{}: {}", problem.at.kind, problem.at.name, problem.message);
+        match self.object_label(&problem.at, "here") {
+            Some(label) => self.diagnostics.push(
+                Diagnostic::new(Code::W0801, message, label)
+                    .with_help("verify reports what it can; check this object by hand"),
+            ),
+            None => {}
+        }
+    }
+}
+
+/// Offset of the 1-based `document` in a multi-document YAML text.
+fn document_start(text: &str, document: usize) -> usize {
+    let mut offset = 0;
+    let mut seen = 1;
+    for line in text.split_inclusive('\n') {
+        if seen >= document {
+            return offset;
+        }
+        if line.trim_end() == "---" {
+            seen += 1;
+        }
+        offset += line.len();
+    }
+    0
+}
+
+/// Compares one connection layer with the declaration.
+pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool, report: &mut Reporter) {
+    let mut universe: BTreeSet<Connection> = layer.candidates(world).into_iter().collect();
+    universe.extend(declared.connections().cloned());
+    let paths = declared.sample_paths(layer.paths());
+    // Differences grouped per (code, destination, port), so one widened rule is one
+    // diagnostic, not one per source.
+    let mut wider: BTreeMap<(Endpoint, L4Port), Vec<(Endpoint, Vec<ObjectRef>)>> = BTreeMap::new();
+    for connection in universe {
+        if !in_scope(world, &connection, is_mesh) || !layer.governs(world, &connection) {
+            continue;
+        }
+        // Linkerd's proxy port exists only on the wire, below the mesh's own policy.
+        if is_mesh && world.policy.target.mesh == MeshKind::Linkerd && connection.port.number == LINKERD_INBOUND_PORT {
+            continue;
+        }
+        let grant = declared.grant(&connection);
+        let decision = layer.decide(world, &connection, None);
+        match (grant, decision.allowed) {
+            (None, true) => wider
+                .entry((connection.destination.clone(), connection.port))
+                .or_default()
+                .push((connection.source.clone(), decision.because)),
+            (Some(grant), false) => narrower(world, layer.name(), &connection, grant, &decision, report),
+            (Some(grant), true) if is_mesh && is_http(world, &connection) => {
+                compare_requests(world, declared, layer, &connection, grant, &paths, report)
+            }
+            _ => {}
+        }
+    }
+    for ((destination, port), sources) in wider {
+        let names: Vec<String> = sources.iter().map(|(s, _)| world.describe(s)).collect();
+        let objects: Vec<ObjectRef> = sources.iter().flat_map(|(_, b)| b.iter().cloned()).collect();
+        let anchor = anchor_span(world, &destination, &sources[0].0);
+        let message = format!(
+            "{} allows {} to reach {} on {}, which no allow declares",
+            layer.name(),
+            list(&names),
+            world.describe(&destination),
+            port_text(port)
+        );
+        let diagnostic = Diagnostic::new(Code::E0801, message, Label::new(anchor, "nothing here allows it"))
+            .with_help("remove or narrow the rule, or declare the connection with `allow` and rebuild");
+        report.push(diagnostic, &objects, "allowed by");
+    }
+}
+
+/// Connections this run is responsible for: into a pod of a managed namespace, and
+/// (for NetworkPolicy, which also governs egress) out of one.
+fn in_scope(world: &World, connection: &Connection, is_mesh: bool) -> bool {
+    let managed = |e: &Endpoint| match e {
+        Endpoint::Segment(id) => world.policy.segment(*id).managed,
+        Endpoint::OtherPod(_) => true,
+        _ => false,
+    };
+    managed(&connection.destination) || (!is_mesh && managed(&connection.source))
+}
+
+fn is_http(world: &World, connection: &Connection) -> bool {
+    match &connection.destination {
+        Endpoint::Segment(id) => {
+            world.policy.segment(*id).ports.iter().any(|p| p.number == connection.port.number && p.protocol.is_http())
+        }
+        _ => false,
+    }
+}
+
+fn narrower(
+    world: &World,
+    layer: &str,
+    connection: &Connection,
+    grant: &Grant,
+    decision: &Decision,
+    report: &mut Reporter,
+) {
+    let (span, what) = match grant {
+        Grant::Declared(spans) => (spans.first().copied(), "declared here"),
+        Grant::Dns => (None, "cluster DNS"),
+        Grant::ControlPlane => (None, "the mesh control plane"),
+    };
+    let span = span.unwrap_or_else(|| anchor_span(world, &connection.source, &connection.destination));
+    let message = format!(
+        "{layer} denies {} → {} on {}, which the policy declares",
+        world.describe(&connection.source),
+        world.describe(&connection.destination),
+        port_text(connection.port)
+    );
+    let mut diagnostic = Diagnostic::new(Code::E0802, message, Label::new(span, what));
+    if decision.because.is_empty() {
+        diagnostic = diagnostic.with_note(format!("no {layer} object admits it"));
+    }
+    let diagnostic = diagnostic.with_help("rebuild the manifests from the policy (`segc build`)");
+    report.push(diagnostic, &decision.because, "denied by");
+}
+
+fn compare_requests(
+    world: &World,
+    declared: &Declared,
+    layer: &dyn Layer,
+    connection: &Connection,
+    grant: &Grant,
+    paths: &[String],
+    report: &mut Reporter,
+) {
+    let mut extra = Vec::new();
+    let mut missing = Vec::new();
+    let mut objects = Vec::new();
+    for method in SAMPLE_METHODS {
+        for path in paths {
+            let request = Request { method: method.to_string(), path: path.clone() };
+            let expected = declared.allows_request(connection, &request);
+            let decision = layer.decide(world, connection, Some(&request));
+            if decision.allowed && !expected {
+                objects.extend(decision.because);
+                extra.push(format!("{method} {path}"));
+            } else if expected && !decision.allowed {
+                objects.extend(decision.because);
+                missing.push(format!("{method} {path}"));
+            }
+        }
+    }
+    let span = match grant {
+        Grant::Declared(spans) => spans.first().copied(),
+        _ => None,
+    }
+    .unwrap_or_else(|| anchor_span(world, &connection.destination, &connection.source));
+    let who = format!(
+        "{} → {} on {}",
+        world.describe(&connection.source),
+        world.describe(&connection.destination),
+        port_text(connection.port)
+    );
+    if !extra.is_empty() {
+        let message = format!("{} allows {who} requests the policy does not declare: {}", layer.name(), list(&extra));
+        let diagnostic = Diagnostic::new(Code::E0801, message, Label::new(span, "the declared methods and paths"))
+            .with_help("rebuild the manifests from the policy (`segc build`)");
+        report.push(diagnostic, &objects, "allowed by");
+    }
+    if !missing.is_empty() {
+        let message = format!("{} denies {who} requests the policy declares: {}", layer.name(), list(&missing));
+        let diagnostic = Diagnostic::new(Code::E0802, message, Label::new(span, "declared here"))
+            .with_help("rebuild the manifests from the policy (`segc build`)");
+        report.push(diagnostic, &objects, "denied by");
+    }
+}
+
+/// Compares the ingress with the exposures, and every route it takes with the layers
+/// behind it.
+pub fn compare_ingress(
+    world: &World,
+    declared: &Declared,
+    ingress: &dyn IngressLayer,
+    behind: &[(&dyn Layer, bool)],
+    report: &mut Reporter,
+) {
+    let policy = world.policy;
+    let mut hosts: BTreeSet<String> = BTreeSet::new();
+    let mut mentioned_paths = Vec::new();
+    for exposure in &policy.exposures {
+        hosts.insert(sample_host(&exposure.host));
+    }
+    for (host, path) in ingress.routes() {
+        hosts.insert(sample_host(&host));
+        mentioned_paths.push(path);
+    }
+    hosts.insert("segc-verify-elsewhere.invalid".to_string());
+    let paths = declared.sample_paths(mentioned_paths);
+    let clients = declared.sample_clients(ingress.client_ranges());
+    let name = ingress.name();
+    let controller = Endpoint::Segment(policy.target.controller);
+
+    // (code, anchor, message) → example requests and objects.
+    let mut findings: BTreeMap<(Code, Span, String), (Vec<String>, Vec<ObjectRef>)> = BTreeMap::new();
+    let mut add = |code: Code, span: Span, message: String, example: String, by: Option<&ObjectRef>| {
+        let entry = findings.entry((code, span, message)).or_default();
+        entry.0.push(example);
+        entry.1.extend(by.cloned());
+    };
+    for host in &hosts {
+        for path in &paths {
+            for client in &clients {
+                for tls in [true, false] {
+                    let request = HttpRequest { client: *client, host: host.clone(), path: path.clone(), tls };
+                    let example = format!("{}://{host}{path} from {client}", if tls { "https" } else { "http" });
+                    let expected = declared.route(&request);
+                    let actual = ingress.route(&request);
+                    let routed = match &actual {
+                        Routing::Routed { namespace, service, port, auth_url, by, .. } => {
+                            Some((backend(world, namespace, service, port), auth_url.clone(), by.clone()))
+                        }
+                        _ => None,
+                    };
+                    match (&expected, &routed) {
+                        (ExpectedRoute::Routed(exposure), Some((target, auth, by))) => {
+                            if *target != Some((exposure.segment, exposure.port.name.clone())) {
+                                add(
+                                    Code::E0804,
+                                    exposure.decl,
+                                    format!(
+                                        "{name} routes {host} to {}, not to the exposed port",
+                                        backend_text(world, target)
+                                    ),
+                                    example.clone(),
+                                    Some(by),
+                                );
+                            }
+                            if exposure.auth_url.is_some() && auth.is_none() {
+                                add(
+                                    Code::E0804,
+                                    exposure.decl,
+                                    format!("{name} routes {host} without the declared external authentication"),
+                                    example.clone(),
+                                    Some(by),
+                                );
+                            }
+                        }
+                        (ExpectedRoute::Routed(exposure), None) => add(
+                            Code::E0804,
+                            exposure.decl,
+                            format!("{name} does not route {host} as declared"),
+                            example.clone(),
+                            routing_object(&actual),
+                        ),
+                        (ExpectedRoute::NoRoute, Some((target, _, by))) => add(
+                            Code::E0804,
+                            target_span(world, target),
+                            format!(
+                                "{name} routes {host} to {}, which no exposure declares",
+                                backend_text(world, target)
+                            ),
+                            example.clone(),
+                            Some(by),
+                        ),
+                        (ExpectedRoute::Refused(exposure), Some((_, _, by))) => add(
+                            Code::E0804,
+                            exposure.decl,
+                            format!("{name} admits clients outside the exposure's `source` to {host}"),
+                            example.clone(),
+                            Some(by),
+                        ),
+                        (ExpectedRoute::NeedsTls(exposure), Some((_, _, by))) => add(
+                            Code::E0804,
+                            exposure.decl,
+                            format!("{name} serves {host} over plain HTTP, but the exposure requires TLS"),
+                            example.clone(),
+                            Some(by),
+                        ),
+                        _ => {}
+                    }
+                    // Every route must pass the layers behind the controller too.
+                    if let Some((Some((segment, port_name)), _, by)) = &routed {
+                        let Some(port) = policy.segment(*segment).port(port_name) else { continue };
+                        let connection = Connection {
+                            source: controller.clone(),
+                            destination: Endpoint::Segment(*segment),
+                            port: L4Port { number: port.number, transport: port.protocol.transport() },
+                        };
+                        for (layer, is_mesh) in behind {
+                            if !layer.governs(world, &connection) {
+                                continue;
+                            }
+                            let get = Request { method: "GET".into(), path: path.clone() };
+                            let http = *is_mesh && port.protocol.is_http();
+                            let decision = layer.decide(world, &connection, http.then_some(&get));
+                            if !decision.allowed {
+                                let span = match &expected {
+                                    ExpectedRoute::Routed(e) => e.decl,
+                                    _ => target_span(world, &Some((*segment, port_name.clone()))),
+                                };
+                                add(
+                                    Code::E0803,
+                                    span,
+                                    format!(
+                                        "shadow path: {name} routes {host}{path} to `{}`:{port_name}, but {} denies {} → `{}`:{}{}",
+                                        policy.segment(*segment).name,
+                                        layer.name(),
+                                        world.describe(&controller),
+                                        policy.segment(*segment).name,
+                                        port.number,
+                                        if http { format!(" {path}") } else { String::new() }
+                                    ),
+                                    example.clone(),
+                                    Some(by),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for ((code, span, message), (examples, objects)) in findings {
+        let label = if code == Code::E0803 { "exposed here" } else { "declared here" };
+        let diagnostic = Diagnostic::new(code, message, Label::new(span, label))
+            .with_note(format!("for example {}", list(&examples)))
+            .with_help("rebuild the manifests from the policy (`segc build`)");
+        report.push(diagnostic, &objects, "by");
+    }
+}
+
+/// A concrete host for a possibly wildcard host.
+fn sample_host(host: &str) -> String {
+    match host.strip_prefix("*.") {
+        Some(rest) => format!("segc-sample.{rest}"),
+        None => host.to_string(),
+    }
+}
+
+fn routing_object(routing: &Routing) -> Option<&ObjectRef> {
+    match routing {
+        Routing::Refused { by } | Routing::Redirected { by } | Routing::Routed { by, .. } => Some(by),
+        Routing::NoRoute => None,
+    }
+}
+
+/// The segment and port (by name) a backend Service port reaches, when segc can tell:
+/// the Service must front a segment of the policy, and the port be named.
+fn backend(world: &World, namespace: &str, service: &str, port: &ServicePort) -> Option<(SegmentId, String)> {
+    let (i, segment) =
+        world.policy.segments.iter().enumerate().find(|(_, s)| s.namespace == namespace && s.service == service)?;
+    match port {
+        ServicePort::Name(name) => segment.port(name).map(|p| (SegmentId(i), p.name.clone())),
+        ServicePort::Number(_) => None,
+    }
+}
+
+fn backend_text(world: &World, target: &Option<(SegmentId, String)>) -> String {
+    match target {
+        Some((segment, port)) => format!("`{}`:{port}", world.policy.segment(*segment).name),
+        None => "a Service port that fronts no declared segment port".to_string(),
+    }
+}
+
+fn target_span(world: &World, target: &Option<(SegmentId, String)>) -> Span {
+    match target {
+        Some((segment, _)) => world.policy.segment(*segment).decl,
+        None => world.policy.controller().decl,
+    }
+}
+
+/// The `.seg` declaration to anchor a difference on: the first endpoint that is one of
+/// the user's segments or externals, else the other's, else the controller's.
+fn anchor_span(world: &World, first: &Endpoint, second: &Endpoint) -> Span {
+    let span_of = |e: &Endpoint| match e {
+        Endpoint::Segment(id) if world.policy.segment(*id).managed => Some(world.policy.segment(*id).decl),
+        Endpoint::External(id) => Some(world.policy.external(*id).decl),
+        _ => None,
+    };
+    span_of(first).or_else(|| span_of(second)).unwrap_or(world.policy.controller().decl)
+}
+
+fn port_text(port: L4Port) -> String {
+    format!("{} {}", port.transport, port.number)
+}
+
+fn list(items: &[String]) -> String {
+    let unique: Vec<&String> = {
+        let mut seen = BTreeSet::new();
+        items.iter().filter(|i| seen.insert(*i)).collect()
+    };
+    let shown: Vec<&str> = unique.iter().take(EXAMPLES).map(|s| s.as_str()).collect();
+    match unique.len().saturating_sub(EXAMPLES) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
