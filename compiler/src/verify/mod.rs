@@ -18,6 +18,14 @@ use std::net::IpAddr;
 pub use manifests::{Manifest, ObjectRef};
 pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
 
+/// An object a layer's interpreter could not read (wrong types, missing fields, values
+/// the API server would reject), and why. The interpreter leaves such an object out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: ObjectRef,
+    pub message: String,
+}
+
 /// What a layer decided about a connection or request, and the objects that decided it:
 /// the rules that let it through, or the policies that apply and deny it (empty when
 /// nothing applies at all, e.g. no route).
