@@ -11,6 +11,7 @@
 //! interpreters (one file per layer) are shared by later commands (`explain`).
 
 pub mod manifests;
+pub mod netpol;
 pub mod world;
 
 use std::net::IpAddr;
