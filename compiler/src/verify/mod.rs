@@ -13,6 +13,7 @@
 mod compare;
 pub mod declared;
 pub mod manifests;
+pub mod netpol;
 pub mod world;
 
 use std::net::IpAddr;
@@ -20,9 +21,9 @@ use std::net::IpAddr;
 pub use manifests::{Manifest, ObjectRef};
 pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
 
-/// A manifest an interpreter could not read with certainty (a malformed field, a
-/// feature verify does not model). Reported as a warning; the interpreter decides as
-/// the layer would where it can.
+/// An object a layer's interpreter could not read (wrong types, missing fields, values
+/// the API server would reject) or cannot verify with certainty, and why. Reported as
+/// a warning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub at: ObjectRef,

@@ -1,0 +1,393 @@
+//! Reading one `networking.k8s.io/v1` NetworkPolicy from its YAML value.
+//!
+//! Takes: a [`Manifest`] of that kind, written by anyone.
+//! Gives: the policy as plain data with every default of the API server applied
+//! (`policyTypes`, protocol `TCP`, an empty `from`/`to`/`ports` meaning "all"), or one
+//! message naming the first field the API server would reject or that cannot be read.
+//! Must not: panic on anything in the file, or guess: a field it does not know (a typo
+//! such as `form:` would otherwise silently widen a rule to every peer), a value of the
+//! wrong type or one the API server's validation refuses makes the whole object
+//! unreadable rather than half-read.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::verify::world::cidr_contains;
+use crate::verify::{Manifest, ObjectRef};
+
+/// One NetworkPolicy as Kubernetes applies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct NetPol {
+    pub at: ObjectRef,
+    pub namespace: String,
+    /// `spec.podSelector`: the pods of `namespace` the policy applies to.
+    pub pods: Selector,
+    /// `Some` when the policy isolates its pods for ingress (`Ingress` in the
+    /// effective `policyTypes`): the rules, possibly none.
+    pub ingress: Option<Vec<Rule>>,
+    /// The same for egress.
+    pub egress: Option<Vec<Rule>>,
+}
+
+/// One ingress or egress rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Rule {
+    /// `from` / `to`; `None` when absent or empty: every peer, inside the cluster or not.
+    pub peers: Option<Vec<Peer>>,
+    /// `ports`; `None` when absent or empty: every port of every protocol.
+    pub ports: Option<Vec<PortRule>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Peer {
+    /// Pods matching `pods` in the namespaces matching `namespaces` (`None`: the
+    /// policy's own namespace). `namespaceSelector` alone is `pods` = everything.
+    Pods { namespaces: Option<Selector>, pods: Selector },
+    /// Addresses in `cidr` but in none of `except`.
+    IpBlock { cidr: String, except: Vec<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct PortRule {
+    /// `TCP`, `UDP` or `SCTP`.
+    pub protocol: &'static str,
+    pub port: PortMatch,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum PortMatch {
+    /// No `port`: every port of the protocol.
+    Any,
+    /// `port` (and `endPort`, else the same number), inclusive.
+    Range(u16, u16),
+    /// A named container port of the destination pod.
+    Name(String),
+}
+
+/// A label selector: `matchLabels` AND every `matchExpressions` requirement. An empty
+/// selector matches everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Selector {
+    labels: BTreeMap<String, String>,
+    expressions: Vec<Requirement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Requirement {
+    key: String,
+    operator: Operator,
+    values: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Operator {
+    In,
+    NotIn,
+    Exists,
+    DoesNotExist,
+}
+
+impl Selector {
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+            && self.expressions.iter().all(|r| {
+                let value = labels.get(&r.key);
+                match r.operator {
+                    Operator::In => value.is_some_and(|v| r.values.contains(v)),
+                    // A pod without the key is "not in" any set (Kubernetes' semantics).
+                    Operator::NotIn => !value.is_some_and(|v| r.values.contains(v)),
+                    Operator::Exists => value.is_some(),
+                    Operator::DoesNotExist => value.is_none(),
+                }
+            })
+    }
+}
+
+type Read<T> = Result<T, String>;
+
+const SPEC_FIELDS: [&str; 4] = ["podSelector", "policyTypes", "ingress", "egress"];
+const SELECTOR_FIELDS: [&str; 2] = ["matchLabels", "matchExpressions"];
+const REQUIREMENT_FIELDS: [&str; 3] = ["key", "operator", "values"];
+const PEER_FIELDS: [&str; 3] = ["podSelector", "namespaceSelector", "ipBlock"];
+const IP_BLOCK_FIELDS: [&str; 2] = ["cidr", "except"];
+const PORT_FIELDS: [&str; 3] = ["protocol", "port", "endPort"];
+
+/// The policy, or why it cannot be read.
+pub(super) fn read(manifest: &Manifest) -> Read<NetPol> {
+    let metadata = mapping(Some(&manifest.value["metadata"]), "metadata", None)?;
+    let field = |name: &str| metadata.and_then(|m| m.get(name));
+    let namespace = string(field("namespace"), "metadata.namespace")?.filter(|ns| !ns.is_empty()).ok_or_else(|| {
+        // kubectl would put it in the current context's namespace, which verify cannot know.
+        "`metadata.namespace` is missing: the policy would apply wherever `kubectl` points".to_string()
+    })?;
+    string(field("name"), "metadata.name")?.filter(|n| !n.is_empty()).ok_or("`metadata.name` is missing")?;
+
+    // A missing spec is an empty one: all pods of the namespace, isolated for ingress.
+    let spec = mapping(manifest.value.get("spec"), "spec", Some(&SPEC_FIELDS))?;
+    let field = |name: &str| spec.and_then(|m| m.get(name));
+    // `podSelector` is a value, not a pointer, in the API: absent means `{}`.
+    let pods = selector(field("podSelector"), "spec.podSelector")?.unwrap_or_default();
+    let ingress = rules(field("ingress"), "spec.ingress", "from")?;
+    let egress = rules(field("egress"), "spec.egress", "to")?;
+
+    let mut types = BTreeSet::new();
+    for (i, t) in sequence(field("policyTypes"), "spec.policyTypes")?.unwrap_or_default().iter().enumerate() {
+        let path = format!("spec.policyTypes[{i}]");
+        match string(Some(t), &path)? {
+            Some(t @ ("Ingress" | "Egress")) => types.insert(t),
+            _ => return Err(format!("`{path}` must be `Ingress` or `Egress`")),
+        };
+    }
+    // The API server's default: Ingress always, Egress when there are egress rules.
+    if types.is_empty() {
+        types.insert("Ingress");
+        if egress.as_ref().is_some_and(|rules| !rules.is_empty()) {
+            types.insert("Egress");
+        }
+    }
+    // Rules of a direction the policy does not declare are ignored by Kubernetes.
+    Ok(NetPol {
+        at: manifest.at.clone(),
+        namespace: namespace.to_string(),
+        pods,
+        ingress: types.contains("Ingress").then(|| ingress.unwrap_or_default()),
+        egress: types.contains("Egress").then(|| egress.unwrap_or_default()),
+    })
+}
+
+/// `spec.ingress` or `spec.egress`; `peers_field` is `from` or `to`.
+fn rules(value: Option<&Value>, path: &str, peers_field: &str) -> Read<Option<Vec<Rule>>> {
+    let Some(items) = sequence(value, path)? else { return Ok(None) };
+    let fields = [peers_field, "ports"];
+    let mut out = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("{path}[{i}]");
+        // A null item decodes to an empty rule in the API server: every peer, every port.
+        let rule = mapping(Some(item), &path, Some(&fields))?;
+        let field = |name: &str| rule.and_then(|m| m.get(name));
+
+        let mut peers = Vec::new();
+        for (j, peer_value) in
+            sequence(field(peers_field), &format!("{path}.{peers_field}"))?.unwrap_or_default().iter().enumerate()
+        {
+            peers.push(peer(peer_value, &format!("{path}.{peers_field}[{j}]"))?);
+        }
+        let mut ports = Vec::new();
+        for (j, port_value) in
+            sequence(field("ports"), &format!("{path}.ports"))?.unwrap_or_default().iter().enumerate()
+        {
+            ports.push(port(port_value, &format!("{path}.ports[{j}]"))?);
+        }
+        out.push(Rule { peers: (!peers.is_empty()).then_some(peers), ports: (!ports.is_empty()).then_some(ports) });
+    }
+    Ok(Some(out))
+}
+
+fn peer(value: &Value, path: &str) -> Read<Peer> {
+    let peer = mapping(Some(value), path, Some(&PEER_FIELDS))?;
+    let field = |name: &str| peer.and_then(|m| m.get(name));
+    let pods = selector(field("podSelector"), &format!("{path}.podSelector"))?;
+    let namespaces = selector(field("namespaceSelector"), &format!("{path}.namespaceSelector"))?;
+    let ip_block = mapping(field("ipBlock"), &format!("{path}.ipBlock"), Some(&IP_BLOCK_FIELDS))?;
+    match (pods, namespaces, ip_block) {
+        (None, None, None) => Err(format!("`{path}` names no peer (`podSelector`, `namespaceSelector` or `ipBlock`)")),
+        (pods, namespaces, None) => Ok(Peer::Pods { namespaces, pods: pods.unwrap_or_default() }),
+        (None, None, Some(block)) => ip_block_peer(block, &format!("{path}.ipBlock")),
+        (_, _, Some(_)) => Err(format!("`{path}` may not combine `ipBlock` with a selector")),
+    }
+}
+
+fn ip_block_peer(block: &Mapping, path: &str) -> Read<Peer> {
+    let cidr_path = format!("{path}.cidr");
+    let cidr = string(block.get("cidr"), &cidr_path)?.ok_or_else(|| format!("`{cidr_path}` is missing"))?;
+    let (network, bits) = parse_cidr(cidr).ok_or_else(|| format!("`{cidr_path}` is not a CIDR: `{cidr}`"))?;
+    let mut except = Vec::new();
+    for (i, e) in sequence(block.get("except"), &format!("{path}.except"))?.unwrap_or_default().iter().enumerate() {
+        let e_path = format!("{path}.except[{i}]");
+        let e = string(Some(e), &e_path)?.ok_or_else(|| format!("`{e_path}` must be a CIDR"))?;
+        let (e_network, e_bits) = parse_cidr(e).ok_or_else(|| format!("`{e_path}` is not a CIDR: `{e}`"))?;
+        // The API server's rule: an exception is a strict subset of the block.
+        if !cidr_contains(cidr, e_network) || e_bits <= bits || network.is_ipv4() != e_network.is_ipv4() {
+            return Err(format!("`{e_path}` (`{e}`) must be a strict subset of `{cidr}`"));
+        }
+        except.push(e.to_string());
+    }
+    Ok(Peer::IpBlock { cidr: cidr.to_string(), except })
+}
+
+fn port(value: &Value, path: &str) -> Read<PortRule> {
+    // A null item decodes to `{}`: TCP, every port.
+    let port = mapping(Some(value), path, Some(&PORT_FIELDS))?;
+    let field = |name: &str| port.and_then(|m| m.get(name));
+    let protocol_path = format!("{path}.protocol");
+    let protocol = match string(field("protocol"), &protocol_path)? {
+        None => "TCP",
+        Some("TCP") => "TCP",
+        Some("UDP") => "UDP",
+        Some("SCTP") => "SCTP",
+        Some(other) => return Err(format!("`{protocol_path}` must be `TCP`, `UDP` or `SCTP`, not `{other}`")),
+    };
+    let port_path = format!("{path}.port");
+    let end_path = format!("{path}.endPort");
+    let end = match field("endPort") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(port_number(v, &end_path)?),
+    };
+    let port = match field("port") {
+        None | Some(Value::Null) => {
+            if end.is_some() {
+                return Err(format!("`{end_path}` needs a numeric `port`"));
+            }
+            PortMatch::Any
+        }
+        Some(Value::String(name)) => {
+            if end.is_some() {
+                return Err(format!("`{end_path}` needs a numeric `port`, not the name `{name}`"));
+            }
+            if !is_port_name(name) {
+                return Err(format!(
+                    "`{port_path}` (`{name}`) is neither a number nor a valid port name (at most 15 lower-case letters, digits and `-`, with a letter)"
+                ));
+            }
+            PortMatch::Name(name.clone())
+        }
+        Some(v) => {
+            let first = port_number(v, &port_path)?;
+            let last = end.unwrap_or(first);
+            if last < first {
+                return Err(format!("`{end_path}` ({last}) must not be below `port` ({first})"));
+            }
+            PortMatch::Range(first, last)
+        }
+    };
+    Ok(PortRule { protocol, port })
+}
+
+fn port_number(value: &Value, path: &str) -> Read<u16> {
+    value
+        .as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .filter(|n| *n != 0)
+        .ok_or_else(|| format!("`{path}` must be a port number from 1 to 65535"))
+}
+
+/// Kubernetes' IANA_SVC_NAME: 1–15 characters of `a-z`, `0-9` and `-`, at least one
+/// letter, no `-` at either end or twice in a row.
+fn is_port_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().any(|b| b.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+fn parse_cidr(cidr: &str) -> Option<(IpAddr, u32)> {
+    let (network, bits) = cidr.split_once('/')?;
+    let network: IpAddr = network.parse().ok()?;
+    let bits: u32 = bits.parse().ok()?;
+    let max = if network.is_ipv4() { 32 } else { 128 };
+    (bits <= max).then_some((network, bits))
+}
+
+fn selector(value: Option<&Value>, path: &str) -> Read<Option<Selector>> {
+    let Some(m) = mapping(value, path, Some(&SELECTOR_FIELDS))? else { return Ok(None) };
+    let labels = string_map(m.get("matchLabels"), &format!("{path}.matchLabels"))?;
+    let mut expressions = Vec::new();
+    let list_path = format!("{path}.matchExpressions");
+    for (i, item) in sequence(m.get("matchExpressions"), &list_path)?.unwrap_or_default().iter().enumerate() {
+        let path = format!("{list_path}[{i}]");
+        let r = mapping(Some(item), &path, Some(&REQUIREMENT_FIELDS))?.ok_or_else(|| format!("`{path}` is empty"))?;
+        let key = string(r.get("key"), &format!("{path}.key"))?.ok_or_else(|| format!("`{path}.key` is missing"))?;
+        let operator = match string(r.get("operator"), &format!("{path}.operator"))? {
+            Some("In") => Operator::In,
+            Some("NotIn") => Operator::NotIn,
+            Some("Exists") => Operator::Exists,
+            Some("DoesNotExist") => Operator::DoesNotExist,
+            _ => return Err(format!("`{path}.operator` must be `In`, `NotIn`, `Exists` or `DoesNotExist`")),
+        };
+        let mut values = BTreeSet::new();
+        for (j, v) in sequence(r.get("values"), &format!("{path}.values"))?.unwrap_or_default().iter().enumerate() {
+            let v_path = format!("{path}.values[{j}]");
+            values.insert(string(Some(v), &v_path)?.ok_or_else(|| format!("`{v_path}` must be a string"))?.to_string());
+        }
+        // The API server's rule: a set for In/NotIn, none for (Does)Exist(s).
+        let needs_values = matches!(operator, Operator::In | Operator::NotIn);
+        if needs_values && values.is_empty() {
+            return Err(format!("`{path}.values` must not be empty for `In` and `NotIn`"));
+        }
+        if !needs_values && !values.is_empty() {
+            return Err(format!("`{path}.values` must be empty for `Exists` and `DoesNotExist`"));
+        }
+        expressions.push(Requirement { key: key.to_string(), operator, values });
+    }
+    Ok(Some(Selector { labels, expressions }))
+}
+
+/// `matchLabels`: string keys to string values. YAML reads `version: 1` or `on: true`
+/// as a number or a boolean, which the API server refuses; say so.
+fn string_map(value: Option<&Value>, path: &str) -> Read<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in mapping(value, path, None)?.into_iter().flatten() {
+        let Some(k) = k.as_str() else { return Err(format!("`{path}` has a key that is not a string")) };
+        let v_path = format!("{path}.{k}");
+        let v = string(Some(v), &v_path)?.ok_or_else(|| format!("`{v_path}` must be a string"))?;
+        out.insert(k.to_string(), v.to_string());
+    }
+    Ok(out)
+}
+
+/// A mapping, or `None` when absent or null (the API server reads null as absent).
+/// With `fields`, a key outside them is an error: kubectl's strict validation refuses
+/// it, and ignoring it could hide a typo that changes the meaning.
+fn mapping<'v>(value: Option<&'v Value>, path: &str, fields: Option<&[&str]>) -> Read<Option<&'v Mapping>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Mapping(m)) => {
+            if let Some(fields) = fields {
+                for key in m.keys() {
+                    match key.as_str() {
+                        Some(k) if fields.contains(&k) => {}
+                        Some(k) => {
+                            let known = fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
+                            return Err(format!("`{path}.{k}` is not a field of NetworkPolicy (expected {known})"));
+                        }
+                        None => return Err(format!("`{path}` has a key that is not a string")),
+                    }
+                }
+            }
+            Ok(Some(m))
+        }
+        Some(other) => Err(format!("`{path}` must be a mapping, not {}", describe(other))),
+    }
+}
+
+fn sequence<'v>(value: Option<&'v Value>, path: &str) -> Read<Option<&'v [Value]>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Sequence(items)) => Ok(Some(items)),
+        Some(other) => Err(format!("`{path}` must be a list, not {}", describe(other))),
+    }
+}
+
+fn string<'v>(value: Option<&'v Value>, path: &str) -> Read<Option<&'v str>> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(other) => Err(format!("`{path}` must be a string, not {} (quote it)", describe(other))),
+    }
+}
+
+fn describe(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
