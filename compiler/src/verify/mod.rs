@@ -10,7 +10,10 @@
 //! Must not: trust that the manifests came from segc, or look at the AST. The
 //! interpreters (one file per layer) are shared by later commands (`explain`).
 
+pub mod http_match;
 pub mod manifests;
+pub mod nginx;
+pub mod traefik;
 pub mod world;
 
 use std::net::IpAddr;
