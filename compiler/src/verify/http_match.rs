@@ -53,23 +53,25 @@ pub fn service_port(value: &Value) -> Option<ServicePort> {
     }
 }
 
-/// A field that must be a string when present: `Ok(None)` when absent (or null),
-/// `Err(())` when present with another shape.
-pub fn optional_str(value: &Value) -> Result<Option<&str>, ()> {
+/// A field present with a shape other than the one its kind requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WrongShape;
+
+/// A field that must be a string when present: `Ok(None)` when absent (or null).
+pub fn optional_str(value: &Value) -> Result<Option<&str>, WrongShape> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
-        _ => Err(()),
+        _ => Err(WrongShape),
     }
 }
 
-/// A field that must be a list when present: empty when absent (or null), `Err(())`
-/// when present with another shape.
-pub fn optional_list(value: &Value) -> Result<&[Value], ()> {
+/// A field that must be a list when present: empty when absent (or null).
+pub fn optional_list(value: &Value) -> Result<&[Value], WrongShape> {
     match value {
         Value::Null => Ok(&[]),
         Value::Sequence(items) => Ok(items),
-        _ => Err(()),
+        _ => Err(WrongShape),
     }
 }
 

@@ -43,7 +43,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde_yaml::Value;
 
-use super::http_match::{client_range, go_bool, in_ranges, optional_list, optional_str, service_port};
+use super::http_match::{client_range, go_bool, in_ranges, optional_list, optional_str, service_port, WrongShape};
 use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};
 
 const ANNOTATION_PREFIX: &str = "nginx.ingress.kubernetes.io/";
@@ -239,7 +239,7 @@ impl IngressLayer for NginxIngresses {
         if !request.tls && (s.force_ssl_redirect || (server.has_certificate && s.ssl_redirect)) {
             return Routing::Redirected { by };
         }
-        let allowed = s.allow.as_ref().is_none_or(|ranges| in_ranges(ranges, request.client));
+        let allowed = s.allow.as_ref().map_or(true, |ranges| in_ranges(ranges, request.client));
         if s.refuse_all || in_ranges(&s.deny, request.client) || !allowed {
             return Routing::Refused { by };
         }
@@ -457,7 +457,7 @@ fn read_ingress(m: &Manifest, class: &str, problems: &mut Vec<Problem>) -> Optio
     let annotations = read_annotations(&metadata["annotations"], &mut problem);
     let class_name = match optional_str(&m.spec()["ingressClassName"]) {
         Ok(name) => name,
-        Err(()) => {
+        Err(WrongShape) => {
             problem("`spec.ingressClassName` is not a string".into());
             None
         }
@@ -491,11 +491,11 @@ fn read_ingress(m: &Manifest, class: &str, problems: &mut Vec<Problem>) -> Optio
         Value::Null => None,
         value => read_backend(value, &namespace, "`spec.defaultBackend`", &mut problem),
     };
-    let tls = optional_list(&spec["tls"]).unwrap_or_else(|()| {
+    let tls = optional_list(&spec["tls"]).unwrap_or_else(|WrongShape| {
         problem("`spec.tls` is not a list".into());
         &[]
     });
-    let rules_value = optional_list(&spec["rules"]).unwrap_or_else(|()| {
+    let rules_value = optional_list(&spec["rules"]).unwrap_or_else(|WrongShape| {
         problem("`spec.rules` is not a list".into());
         &[]
     });
@@ -504,12 +504,12 @@ fn read_ingress(m: &Manifest, class: &str, problems: &mut Vec<Problem>) -> Optio
         let host = match optional_str(&rule["host"]) {
             Ok(Some(host)) if !host.is_empty() => host.to_ascii_lowercase(),
             Ok(_) => CATCH_ALL.to_string(),
-            Err(()) => {
+            Err(WrongShape) => {
                 problem(format!("rule {} has a host that is not a string", i + 1));
                 continue;
             }
         };
-        let paths_value = optional_list(&rule["http"]["paths"]).unwrap_or_else(|()| {
+        let paths_value = optional_list(&rule["http"]["paths"]).unwrap_or_else(|WrongShape| {
             problem(format!("rule {} has `http.paths` that is not a list", i + 1));
             &[]
         });
@@ -600,7 +600,7 @@ fn read_path(value: &Value, namespace: &str, problem: &mut impl FnMut(String)) -
     let path = match optional_str(&value["path"]) {
         Ok(Some(p)) if !p.is_empty() => p.to_string(),
         Ok(_) => "/".to_string(),
-        Err(()) => {
+        Err(WrongShape) => {
             problem("a path is not a string; not interpreted".into());
             return None;
         }
@@ -621,7 +621,7 @@ fn read_path(value: &Value, namespace: &str, problem: &mut impl FnMut(String)) -
             problem(format!("path `{path}` has unknown pathType `{other}`; not interpreted"));
             return None;
         }
-        Err(()) => {
+        Err(WrongShape) => {
             problem(format!("path `{path}` has a pathType that is not a string; not interpreted"));
             return None;
         }

@@ -38,7 +38,7 @@ use std::collections::BTreeMap;
 use regex::Regex;
 use serde_yaml::Value;
 
-use super::http_match::{client_range, in_ranges, optional_list, optional_str, service_port};
+use super::http_match::{client_range, in_ranges, optional_list, optional_str, service_port, WrongShape};
 use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};
 
 const GROUPS: [&str; 2] = ["traefik.io", "traefik.containo.us"];
@@ -122,7 +122,7 @@ impl Rule {
             Rule::Not(a) => !a.matches(request),
             Rule::Host(hosts) => hosts.iter().any(|h| h.eq_ignore_ascii_case(&request.host)),
             Rule::HostRegexp(patterns) => patterns.iter().any(|p| p.is_match(&request.host)),
-            Rule::Path(paths) => paths.iter().any(|p| *p == request.path),
+            Rule::Path(paths) => paths.contains(&request.path),
             Rule::PathPrefix(prefixes) => prefixes.iter().any(|p| request.path.starts_with(p.as_str())),
             Rule::PathRegexp(patterns) => patterns.iter().any(|p| p.is_match(&request.path)),
             Rule::ClientIp(ranges) => in_ranges(ranges, request.client),
@@ -175,7 +175,7 @@ impl TraefikRoutes {
             read_ingress_route(m, &middlewares, &mut routes, &mut problems);
         }
         // Stable: equal priorities keep object and position order.
-        routes.sort_by(|a, b| b.priority.cmp(&a.priority));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.priority));
         let mut client_ranges: Vec<String> = routes
             .iter()
             .flat_map(|r| &r.steps)
@@ -263,7 +263,7 @@ fn read_ingress_route(m: &Manifest, middlewares: &Middlewares, routes: &mut Vec<
     let spec = m.spec();
     let entry_points: Vec<&str> = match optional_list(&spec["entryPoints"]) {
         Ok(list) => list.iter().filter_map(Value::as_str).collect(),
-        Err(()) => {
+        Err(WrongShape) => {
             problem(problems, m, "`spec.entryPoints` is not a list; not interpreted".into());
             return;
         }
@@ -274,7 +274,7 @@ fn read_ingress_route(m: &Manifest, middlewares: &Middlewares, routes: &mut Vec<
     let listens = |name: &str| entry_points.is_empty() || entry_points.contains(&name);
     let tls = !spec["tls"].is_null();
     let (plain, secure) = (listens(WEB) && !tls, listens(WEBSECURE));
-    let list = optional_list(&spec["routes"]).unwrap_or_else(|()| {
+    let list = optional_list(&spec["routes"]).unwrap_or_else(|WrongShape| {
         problem(problems, m, "`spec.routes` is not a list; not interpreted".into());
         &[]
     });
@@ -321,7 +321,7 @@ fn read_route(
     let priority = if priority == 0 { i64::try_from(text.len()).unwrap_or(i64::MAX) } else { priority };
 
     let mut steps = Vec::new();
-    let refs = optional_list(&value["middlewares"]).unwrap_or_else(|()| {
+    let refs = optional_list(&value["middlewares"]).unwrap_or_else(|WrongShape| {
         report("`middlewares` is not a list; ignored".into());
         &[]
     });
@@ -347,7 +347,7 @@ fn read_route(
     };
     let service_namespace = match optional_str(&service["namespace"]) {
         Ok(ns) => ns.unwrap_or(namespace),
-        Err(()) => {
+        Err(WrongShape) => {
             report("the service namespace is not a string; Traefik refuses the route".into());
             return None;
         }
@@ -662,5 +662,272 @@ impl Parser {
             "Header" | "HeaderRegexp" | "Headers" | "HeadersRegexp" | "Query" | "QueryRegexp" => Rule::Never,
             other => return Err(format!("unknown matcher `{other}`")),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::backends::traefik::emit;
+    use crate::ir::sample::{shop, API};
+    use crate::ir::{IngressKind, MeshKind, PathMatch, Policy, Port, Protocol};
+    use crate::verify::manifests::parse_documents;
+
+    const OUTSIDE: &str = "198.18.0.1";
+
+    fn layer(yaml: &str) -> (TraefikRoutes, Vec<Problem>) {
+        let manifests = parse_documents(Path::new("t.yaml"), yaml).expect("test YAML parses");
+        TraefikRoutes::new(&manifests)
+    }
+
+    /// An IngressRoute in `shop` with one route per (rule, service, extra route fields).
+    fn ingress_route(name: &str, head: &str, routes: &[(&str, &str, &str)]) -> String {
+        let mut text = format!(
+            "---\napiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n{head}  routes:\n"
+        );
+        for (rule, service, extra) in routes {
+            text.push_str(&format!(
+                "  - match: '{rule}'\n    kind: Rule\n    services: [{{name: {service}, port: 80}}]\n{extra}"
+            ));
+        }
+        text
+    }
+
+    fn middleware(name: &str, spec: &str) -> String {
+        format!("---\napiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {{name: {name}, namespace: shop}}\nspec: {spec}\n")
+    }
+
+    fn request(host: &str, path: &str, tls: bool) -> HttpRequest {
+        HttpRequest { client: OUTSIDE.parse().unwrap(), host: host.into(), path: path.into(), tls }
+    }
+
+    fn service_of(routing: Routing) -> Option<String> {
+        match routing {
+            Routing::Routed { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+
+    fn matches(rule: &str, host: &str, path: &str) -> bool {
+        parse_rule(rule).expect("rule parses").matches(&request(host, path, false))
+    }
+
+    #[test]
+    fn rules_parse_with_and_binding_tighter_than_or_and_negation() {
+        // a || b && c is a || (b && c).
+        assert!(matches("Host(`a.test`) || Host(`b.test`) && Path(`/p`)", "a.test", "/other"));
+        assert!(!matches("Host(`a.test`) || Host(`b.test`) && Path(`/p`)", "b.test", "/other"));
+        assert!(!matches("(Host(`a.test`) || Host(`b.test`)) && Path(`/p`)", "a.test", "/other"));
+        assert!(matches("Host(`a.test`) && !PathPrefix(`/admin`)", "a.test", "/x"));
+        assert!(!matches("Host(`a.test`) && !PathPrefix(`/admin`)", "a.test", "/admin/x"));
+        assert!(matches("!!Host(\"A.TEST\")", "a.test", "/"));
+        assert!(matches("PathPrefix(`/x`)", "h", "/xy"), "PathPrefix is a string prefix");
+        assert!(!matches("Path(`/x`)", "h", "/x/"));
+        assert!(matches(r"HostRegexp(`^[^.]+\.example\.com$`)", "a.example.com", "/"));
+        assert!(!matches(r"HostRegexp(`^[^.]+\.example\.com$`)", "a.b.example.com", "/"));
+        assert!(matches(r"HostRegexp(`example\.com`)", "evil-example.com.attacker", "/"), "unanchored as written");
+        assert!(matches("PathRegexp(`^/v[0-9]+/`)", "h", "/v2/x"));
+        assert!(matches("Method(`POST`) && Path(`/`)", "h", "/"));
+        assert!(!matches("Header(`X-A`, `b`)", "h", "/"));
+        assert!(matches("!Query(`a`, `b`)", "h", "/"));
+        assert!(matches("ClientIP(`198.18.0.0/15`)", "h", "/"));
+        assert!(!matches("ClientIP(`10.0.0.1`)", "h", "/"));
+        for bad in [
+            "Host(`a`",
+            "Host(`a`) &&",
+            "Host(a)",
+            "Nope(`a`)",
+            "Host(`a`) & Path(`/`)",
+            "HostRegexp(`(`)",
+            "Host()",
+            "",
+        ] {
+            assert!(parse_rule(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_highest_priority_wins_and_the_default_is_the_rule_length() {
+        let short = "Host(`a.test`) && PathPrefix(`/`)";
+        let long = "Host(`a.test`) && PathPrefix(`/api`)";
+        let yaml =
+            ingress_route("r", "  entryPoints: [websecure]\n  tls: {}\n", &[(short, "root", ""), (long, "api", "")]);
+        let (l, problems) = layer(&yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(service_of(l.route(&request("a.test", "/api/x", true))).as_deref(), Some("api"));
+        assert_eq!(service_of(l.route(&request("a.test", "/apx", true))).as_deref(), Some("root"));
+        let yaml = ingress_route(
+            "r",
+            "  entryPoints: [websecure]\n",
+            &[(short, "root", "    priority: 100\n"), (long, "api", "")],
+        );
+        let (l, _) = layer(&yaml);
+        assert_eq!(service_of(l.route(&request("a.test", "/api/x", true))).as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn entry_points_and_tls_decide_which_scheme_a_route_serves() {
+        let rule = "Host(`a.test`)";
+        let yaml = ingress_route("web", "  entryPoints: [web]\n", &[(rule, "plain", "")])
+            + &ingress_route(
+                "secure",
+                "  entryPoints: [websecure]\n  tls: {secretName: s}\n",
+                &[("Host(`b.test`)", "secure", "")],
+            )
+            + &ingress_route("all", "", &[("Host(`c.test`)", "all", "")])
+            + &ingress_route("alltls", "  tls: {}\n", &[("Host(`d.test`)", "alltls", "")]);
+        let (l, _) = layer(&yaml);
+        assert_eq!(service_of(l.route(&request("a.test", "/", false))).as_deref(), Some("plain"));
+        assert_eq!(l.route(&request("a.test", "/", true)), Routing::NoRoute);
+        assert_eq!(service_of(l.route(&request("b.test", "/", true))).as_deref(), Some("secure"));
+        assert_eq!(l.route(&request("b.test", "/", false)), Routing::NoRoute);
+        assert_eq!(service_of(l.route(&request("c.test", "/", false))).as_deref(), Some("all"));
+        assert_eq!(service_of(l.route(&request("c.test", "/", true))).as_deref(), Some("all"));
+        assert_eq!(l.route(&request("d.test", "/", false)), Routing::NoRoute, "a TLS router ignores plain HTTP");
+        assert_eq!(service_of(l.route(&request("d.test", "/", true))).as_deref(), Some("alltls"));
+    }
+
+    #[test]
+    fn middlewares_resolve_and_apply_in_order() {
+        let refs = "    middlewares: [{name: allow}, {name: shop-auth@kubernetescrd}, {name: https, namespace: shop}, {name: hdr}]\n";
+        let yaml = middleware("allow", "{ipAllowList: {sourceRange: [10.0.0.0/8]}}")
+            + &middleware("auth", "{forwardAuth: {address: 'https://auth.test/'}}")
+            + &middleware("https", "{redirectScheme: {scheme: https}}")
+            + &middleware("hdr", "{headers: {customRequestHeaders: {X-A: b}}}")
+            + &ingress_route("r", "", &[("Host(`a.test`)", "svc", refs)]);
+        let (l, problems) = layer(&yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        let from = |ip: &str, tls: bool| HttpRequest {
+            client: ip.parse().unwrap(),
+            host: "a.test".into(),
+            path: "/".into(),
+            tls,
+        };
+        assert!(matches!(l.route(&from(OUTSIDE, true)), Routing::Refused { by } if by.name == "allow"));
+        assert!(matches!(l.route(&from("10.0.0.1", false)), Routing::Redirected { by } if by.name == "https"));
+        match l.route(&from("10.0.0.1", true)) {
+            Routing::Routed { auth_url, .. } => assert_eq!(auth_url.as_deref(), Some("https://auth.test/")),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.client_ranges(), ["10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn a_missing_or_foreign_middleware_removes_the_route() {
+        let yaml = ingress_route("r", "", &[("Host(`a.test`)", "svc", "    middlewares: [{name: nope}]\n")])
+            + &ingress_route("s", "", &[("Host(`b.test`)", "svc", "    middlewares: [{name: m, namespace: other}]\n")])
+            + "---\napiVersion: traefik.io/v1alpha1\nkind: Middleware\nmetadata: {name: m, namespace: other}\nspec: {headers: {}}\n"
+            + &ingress_route("t", "", &[("Host(`c.test`)", "svc", "    middlewares: [{name: odd}]\n")])
+            + &middleware("odd", "{errors: {service: {name: x, port: 80}}}");
+        let (l, problems) = layer(&yaml);
+        assert_eq!(l.route(&request("a.test", "/", true)), Routing::NoRoute);
+        assert_eq!(l.route(&request("b.test", "/", true)), Routing::NoRoute);
+        assert_eq!(service_of(l.route(&request("c.test", "/", true))).as_deref(), Some("svc"));
+        let messages: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert!(messages.iter().any(|m| m.contains("`nope` does not exist")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("another namespace")), "{messages:?}");
+        assert!(messages.iter().any(|m| m.contains("kind `errors`")), "{messages:?}");
+    }
+
+    #[test]
+    fn services_hand_edits_and_older_groups() {
+        let old =
+            ingress_route("r", "", &[("Host(`a.test`)", "svc", "")]).replace("traefik.io/", "traefik.containo.us/");
+        let weighted = ingress_route("w", "", &[("Host(`w.test`)", "svc", "")])
+            .replace("port: 80}]", "port: 80}, {name: other, port: 80}]");
+        let h2c =
+            ingress_route("g", "", &[("Host(`g.test`)", "api", "")]).replace("port: 80}]", "port: grpc, scheme: h2c}]");
+        let broken = "---\napiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {name: b, namespace: shop}\nspec:\n  entryPoints: 3\n---\napiVersion: traefik.io/v1alpha1\nkind: IngressRoute\nmetadata: {name: c, namespace: shop}\nspec:\n  routes: [{match: 'Host(`x`'}, {match: 'Host(`y.test`)'}, {match: 'Host(`z.test`)', services: [{name: s}]}, 5]\n";
+        let (l, problems) = layer(&(old + &weighted + &h2c + broken));
+        assert_eq!(service_of(l.route(&request("a.test", "/", false))).as_deref(), Some("svc"));
+        assert_eq!(service_of(l.route(&request("w.test", "/", false))).as_deref(), Some("svc"));
+        match l.route(&request("g.test", "/", true)) {
+            Routing::Routed { port, grpc, .. } => {
+                assert_eq!(port, ServicePort::Name("grpc".into()));
+                assert!(grpc);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(l.route(&request("z.test", "/", true)), Routing::NoRoute);
+        assert!(problems.iter().any(|p| p.at.name == "w" && p.message.contains("several services")), "{problems:?}");
+        assert!(problems.iter().filter(|p| p.at.name == "c").count() >= 4, "{problems:?}");
+        assert!(problems.iter().any(|p| p.at.name == "b"), "{problems:?}");
+    }
+
+    /// The sample plus `api:grpc` on `api.example.com` (exact + prefix paths, two client
+    /// ranges, external auth, no TLS).
+    fn policy_with_api() -> Policy {
+        let mut policy = shop(IngressKind::Traefik, MeshKind::Istio);
+        let mut api = policy.exposures[0].clone();
+        api.segment = API;
+        api.port = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
+        api.host = "api.example.com".into();
+        api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
+        api.tls_secret = None;
+        api.sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into()];
+        api.auth_url = Some("https://auth.example.com/verify".into());
+        policy.exposures.push(api);
+        policy
+    }
+
+    fn from_segc(policy: &Policy) -> (TraefikRoutes, Vec<Problem>) {
+        let text: String = emit(policy)
+            .iter()
+            .map(|o| format!("---\n{}", serde_yaml::to_string(&o.body).expect("serialises")))
+            .collect();
+        layer(&text)
+    }
+
+    #[test]
+    fn segc_output_routes_exactly_what_the_sample_exposes() {
+        let (l, problems) = from_segc(&shop(IngressKind::Traefik, MeshKind::Istio));
+        assert!(problems.is_empty(), "{problems:?}");
+        match l.route(&request("shop.example.com", "/cart", true)) {
+            Routing::Routed { namespace, service, port, grpc, auth_url, .. } => {
+                assert_eq!(
+                    (namespace.as_str(), service.as_str(), port),
+                    ("shop", "web", ServicePort::Name("http".into()))
+                );
+                assert!(!grpc && auth_url.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            l.route(&request("shop.example.com", "/cart", false)),
+            Routing::NoRoute,
+            "TLS routes are not on web"
+        );
+        assert_eq!(l.route(&request("other.example.com", "/", true)), Routing::NoRoute);
+        assert_eq!(l.routes(), [("shop.example.com".to_string(), "/".to_string())]);
+    }
+
+    #[test]
+    fn segc_output_keeps_exact_prefix_sources_auth_and_grpc() {
+        let (l, problems) = from_segc(&policy_with_api());
+        assert!(problems.is_empty(), "{problems:?}");
+        let inside = |path: &str| HttpRequest {
+            client: "10.1.1.1".parse().unwrap(),
+            host: "api.example.com".into(),
+            path: path.into(),
+            tls: false,
+        };
+        for path in ["/healthz", "/x", "/x/", "/x/y"] {
+            match l.route(&inside(path)) {
+                Routing::Routed { service, grpc, auth_url, .. } => {
+                    assert_eq!(service, "api");
+                    assert!(grpc);
+                    assert_eq!(auth_url.as_deref(), Some("https://auth.example.com/verify"));
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        for path in ["/healthz/", "/xy", "/"] {
+            assert_eq!(l.route(&inside(path)), Routing::NoRoute, "{path}");
+        }
+        assert!(matches!(l.route(&request("api.example.com", "/x", false)), Routing::Refused { .. }));
+        assert_eq!(l.route(&request("api.example.com", "/x", true)), Routing::NoRoute, "not on websecure");
+        assert_eq!(l.client_ranges(), ["10.0.0.0/8", "198.51.100.0/24"]);
     }
 }
