@@ -12,8 +12,11 @@
 
 mod compare;
 pub mod declared;
+pub mod http_match;
 pub mod manifests;
 pub mod netpol;
+pub mod nginx;
+pub mod traefik;
 pub mod world;
 
 use std::net::IpAddr;
@@ -47,6 +50,15 @@ impl Decision {
     pub fn deny(because: Vec<ObjectRef>) -> Decision {
         Decision { allowed: false, because }
     }
+}
+
+/// A manifest an interpreter could not interpret (a field of the wrong shape, a value
+/// it cannot read, or a feature whose effect it cannot compute). What the object would
+/// allow is unknown, so verify reports it instead of guessing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: ObjectRef,
+    pub message: String,
 }
 
 /// An interpreter of one connection-level layer (NetworkPolicy, Istio, Linkerd), built
