@@ -9,6 +9,7 @@
 mod build;
 mod check;
 mod fmt;
+mod verify;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub enum Command {
     Fmt(FmtArgs),
     /// Compile a policy to Kubernetes manifests.
     Build(BuildArgs),
+    /// Prove that the manifests in a directory allow exactly what the policy declares.
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +93,17 @@ pub struct BuildArgs {
     pub check: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The root `.seg` file.
+    pub file: PathBuf,
+    /// The directory of manifests to read (any layout; files segc did not write too).
+    pub dir: PathBuf,
+    /// The target the manifests are for (required when the policy declares several).
+    #[arg(long)]
+    pub target: Option<String>,
+}
+
 /// How a run ended, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -118,6 +132,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Check(args) => check::run(&args, color),
         Command::Fmt(args) => fmt::run(&args, color),
         Command::Build(args) => build::run(&args, color),
+        Command::Verify(args) => verify::run(&args, color),
     }
 }
 

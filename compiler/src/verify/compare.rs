@@ -103,6 +103,9 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
     // Differences grouped per (code, destination, port), so one widened rule is one
     // diagnostic, not one per source.
     let mut wider: BTreeMap<(Endpoint, L4Port), Vec<(Endpoint, Vec<ObjectRef>)>> = BTreeMap::new();
+    // One side of a two-sided layer wider than declared while the other still blocks:
+    // (side, the pod whose side it is, port) → (the peer, objects).
+    let mut half_open: BTreeMap<(&str, Endpoint, L4Port), Vec<(Endpoint, Vec<ObjectRef>)>> = BTreeMap::new();
     for connection in universe {
         if !in_scope(world, &connection, is_mesh) || !layer.governs(world, &connection) {
             continue;
@@ -118,6 +121,22 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
                 .entry((connection.destination.clone(), connection.port))
                 .or_default()
                 .push((connection.source.clone(), decision.because)),
+            (None, false) => {
+                if let Some([egress, ingress]) = layer.sides(world, &connection) {
+                    if egress.allowed && is_managed_pod(world, &connection.source) {
+                        half_open
+                            .entry(("egress", connection.source.clone(), connection.port))
+                            .or_default()
+                            .push((connection.destination.clone(), egress.because));
+                    }
+                    if ingress.allowed && is_managed_pod(world, &connection.destination) {
+                        half_open
+                            .entry(("ingress", connection.destination.clone(), connection.port))
+                            .or_default()
+                            .push((connection.source.clone(), ingress.because));
+                    }
+                }
+            }
             (Some(grant), false) => narrower(world, layer.name(), &connection, grant, &decision, report),
             (Some(grant), true) if is_mesh && is_http(world, &connection) => {
                 compare_requests(world, declared, layer, &connection, grant, &paths, report)
@@ -140,17 +159,38 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
             .with_help("remove or narrow the rule, or declare the connection with `allow` and rebuild");
         report.push(diagnostic, &objects, "allowed by");
     }
+    for ((side, pod, port), peers) in half_open {
+        let names: Vec<String> = peers.iter().map(|(p, _)| world.describe(p)).collect();
+        let objects: Vec<ObjectRef> = peers.iter().flat_map(|(_, b)| b.iter().cloned()).collect();
+        let (relation, other) = if side == "ingress" { ("from", "egress") } else { ("to", "ingress") };
+        let message = format!(
+            "{}: the {side} side of {} allows connections {relation} {} on {}, which no allow declares",
+            layer.name(),
+            world.describe(&pod),
+            list(&names),
+            port_text(port)
+        );
+        let anchor = anchor_span(world, &pod, &peers[0].0);
+        let diagnostic = Diagnostic::new(Code::E0801, message, Label::new(anchor, "nothing here allows it"))
+            .with_note(format!("only the other end's {other} rules still block it"))
+            .with_help("remove or narrow the rule, or declare the connection with `allow` and rebuild");
+        report.push(diagnostic, &objects, "allowed by");
+    }
+}
+
+/// A pod of a managed namespace: the user's segment or a pod no segment selects.
+fn is_managed_pod(world: &World, endpoint: &Endpoint) -> bool {
+    match endpoint {
+        Endpoint::Segment(id) => world.policy.segment(*id).managed,
+        Endpoint::OtherPod(_) => true,
+        _ => false,
+    }
 }
 
 /// Connections this run is responsible for: into a pod of a managed namespace, and
 /// (for NetworkPolicy, which also governs egress) out of one.
 fn in_scope(world: &World, connection: &Connection, is_mesh: bool) -> bool {
-    let managed = |e: &Endpoint| match e {
-        Endpoint::Segment(id) => world.policy.segment(*id).managed,
-        Endpoint::OtherPod(_) => true,
-        _ => false,
-    };
-    managed(&connection.destination) || (!is_mesh && managed(&connection.source))
+    is_managed_pod(world, &connection.destination) || (!is_mesh && is_managed_pod(world, &connection.source))
 }
 
 fn is_http(world: &World, connection: &Connection) -> bool {
@@ -368,13 +408,13 @@ pub fn compare_ingress(
                                     Code::E0803,
                                     span,
                                     format!(
-                                        "shadow path: {name} routes {host}{path} to `{}`:{port_name}, but {} denies {} → `{}`:{}{}",
+                                        "shadow path: {name} routes {host} to `{}`:{port_name}, but {} denies {} → `{}`:{}{}",
                                         policy.segment(*segment).name,
                                         layer.name(),
                                         world.describe(&controller),
                                         policy.segment(*segment).name,
                                         port.number,
-                                        if http { format!(" {path}") } else { String::new() }
+                                        if http { " for these paths" } else { "" }
                                     ),
                                     example.clone(),
                                     Some(by),

@@ -20,6 +20,13 @@ pub mod traefik;
 pub mod world;
 
 use std::net::IpAddr;
+use std::path::Path;
+
+use crate::diag::{Diagnostic, SourceMap};
+use crate::ir::{IngressKind, MeshKind, Policy};
+
+use compare::Reporter;
+use declared::Declared;
 
 pub use manifests::{Manifest, ObjectRef};
 pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
@@ -77,6 +84,13 @@ pub trait Layer {
 
     /// Literal paths the layer's rules mention, for choosing sample requests.
     fn paths(&self) -> Vec<String>;
+
+    /// For layers enforced at both ends (NetworkPolicy): the source's egress and the
+    /// destination's ingress decisions, so that a side wider than declared shows even
+    /// while the other side still blocks the connection. `None` for one-sided layers.
+    fn sides(&self, _world: &World, _connection: &Connection) -> Option<[Decision; 2]> {
+        None
+    }
 }
 
 /// An HTTP request arriving at the ingress controller from outside the cluster.
@@ -133,4 +147,45 @@ pub trait IngressLayer {
 
     /// What the controller does with the request.
     fn route(&self, request: &HttpRequest) -> Routing;
+}
+
+/// Verifies the manifests under `dir` against the policy: every difference between a
+/// layer and the declaration, as diagnostics in source order. Manifest files that a
+/// diagnostic points into are added to `sources`.
+pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Vec<Diagnostic>, manifests::ReadError> {
+    let manifests = manifests::read_dir(dir)?;
+    let world = World::new(policy);
+    let declared = Declared::new(&world);
+    let mut report = Reporter::new(sources, dir);
+    let mut problems = Vec::new();
+
+    let (netpol, found) = netpol::NetworkPolicies::new(&manifests);
+    problems.extend(found);
+    let mesh: Option<Box<dyn Layer>> = None;
+    let ingress: Box<dyn IngressLayer> = match policy.target.ingress {
+        IngressKind::Nginx => {
+            let (layer, found) = nginx::NginxIngresses::new(&manifests, "nginx");
+            problems.extend(found);
+            Box::new(layer)
+        }
+        IngressKind::Traefik => {
+            let (layer, found) = traefik::TraefikRoutes::new(&manifests);
+            problems.extend(found);
+            Box::new(layer)
+        }
+    };
+    for problem in &problems {
+        report.problem(problem);
+    }
+
+    compare::compare_layer(&world, &declared, &netpol, false, &mut report);
+    let mut behind: Vec<(&dyn Layer, bool)> = vec![(&netpol, false)];
+    if let Some(mesh) = &mesh {
+        compare::compare_layer(&world, &declared, mesh.as_ref(), true, &mut report);
+        behind.push((mesh.as_ref(), true));
+    }
+    compare::compare_ingress(&world, &declared, ingress.as_ref(), &behind, &mut report);
+    let mut diagnostics = report.diagnostics;
+    crate::diag::sort(&mut diagnostics);
+    Ok(diagnostics)
 }

@@ -219,6 +219,20 @@ impl Layer for NetworkPolicies {
     fn paths(&self) -> Vec<String> {
         Vec::new()
     }
+
+    /// [egress of the source, ingress of the destination]; an open side (nothing
+    /// isolates it) allows.
+    fn sides(&self, world: &World, connection: &Connection) -> Option<[Decision; 2]> {
+        let decision = |side: Side| match side {
+            Side::Open => Decision::allow(Vec::new()),
+            Side::Allowed(by) => Decision::allow(by),
+            Side::Denied(by) => Decision::deny(by),
+        };
+        Some([
+            decision(self.side(world, connection, Direction::Egress)),
+            decision(self.side(world, connection, Direction::Ingress)),
+        ])
+    }
 }
 
 fn rule_allows(world: &World, policy: &NetPol, rule: &Rule, peer: &Endpoint, connection: &Connection) -> bool {
