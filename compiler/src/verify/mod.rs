@@ -37,6 +37,15 @@ impl Decision {
     }
 }
 
+/// A manifest an interpreter could not interpret (a field of the wrong shape, a value
+/// it cannot read, or a feature whose effect it cannot compute). What the object would
+/// allow is unknown, so verify reports it instead of guessing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: ObjectRef,
+    pub message: String,
+}
+
 /// An interpreter of one connection-level layer (NetworkPolicy, Istio, Linkerd), built
 /// from the manifests and a [`World`].
 pub trait Layer {
