@@ -582,17 +582,23 @@ fn labels_match(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, S
 /// Two PeerAuthentications of the same scope: Istio keeps the oldest, which verify can
 /// only guess from `creationTimestamp` (absent in files).
 fn conflicting_peer_authentications(all: &[PeerAuthentication], problems: &mut Vec<Problem>) {
-    let mut seen: BTreeMap<(&str, Option<&BTreeMap<String, String>>), &ObjectRef> = BTreeMap::new();
+    /// A namespace and a selector (none: namespace-wide).
+    type Scope<'a> = (&'a str, Option<&'a BTreeMap<String, String>>);
+    let mut seen: BTreeMap<Scope, &ObjectRef> = BTreeMap::new();
+    // `all` is oldest first, so the first of a scope is the one Istio keeps.
     for pa in all {
-        if let Some(first) = seen.insert((&pa.namespace, pa.selector.as_ref()), &pa.at) {
-            problems.push(Problem {
+        match seen.entry((&pa.namespace, pa.selector.as_ref())) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(&pa.at);
+            }
+            std::collections::btree_map::Entry::Occupied(e) => problems.push(Problem {
                 at: pa.at.clone(),
                 message: format!(
-                    "has the same scope as {first}; Istio keeps the older one, verify assumes {}",
-                    first.name
+                    "has the same scope as {}; Istio keeps the older one, verify assumes {}",
+                    e.get(),
+                    e.get().name
                 ),
-            });
-            seen.insert((&pa.namespace, pa.selector.as_ref()), first);
+            }),
         }
     }
 }
