@@ -10,6 +10,8 @@
 //! Must not: trust that the manifests came from segc, or look at the AST. The
 //! interpreters (one file per layer) are shared by later commands (`explain`).
 
+pub mod istio;
+pub mod linkerd;
 pub mod manifests;
 pub mod world;
 
