@@ -13,6 +13,8 @@
 mod compare;
 pub mod declared;
 pub mod http_match;
+pub mod istio;
+pub mod linkerd;
 pub mod manifests;
 pub mod netpol;
 pub mod nginx;
@@ -161,7 +163,19 @@ pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Ve
 
     let (netpol, found) = netpol::NetworkPolicies::new(&manifests);
     problems.extend(found);
-    let mesh: Option<Box<dyn Layer>> = None;
+    let mesh: Option<Box<dyn Layer>> = match policy.target.mesh {
+        MeshKind::Istio => {
+            let (layer, found) = istio::IstioPolicies::new(&manifests, &policy.target.trust_domain);
+            problems.extend(found);
+            Some(Box::new(layer))
+        }
+        MeshKind::Linkerd => {
+            let (layer, found) = linkerd::LinkerdPolicies::new(&manifests, &policy.target.identity_suffix);
+            problems.extend(found);
+            Some(Box::new(layer))
+        }
+        MeshKind::None => None,
+    };
     let ingress: Box<dyn IngressLayer> = match policy.target.ingress {
         IngressKind::Nginx => {
             let (layer, found) = nginx::NginxIngresses::new(&manifests, "nginx");
