@@ -99,6 +99,9 @@ fn document_start(text: &str, document: usize) -> usize {
 pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool, report: &mut Reporter) {
     let mut universe: BTreeSet<Connection> = layer.candidates(world).into_iter().collect();
     universe.extend(declared.connections().cloned());
+    if is_mesh {
+        universe.extend(declared.probe_connections());
+    }
     let paths = declared.sample_paths(layer.paths());
     // Differences grouped per (code, destination, port), so one widened rule is one
     // diagnostic, not one per source.
@@ -114,7 +117,15 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
         if is_mesh && world.policy.target.mesh == MeshKind::Linkerd && connection.port.number == LINKERD_INBOUND_PORT {
             continue;
         }
-        let grant = declared.grant(&connection);
+        let probe_grant;
+        let grant = match (declared.grant(&connection), declared.probe(&connection)) {
+            (Some(grant), _) => Some(grant),
+            (None, Some((span, _))) if is_mesh => {
+                probe_grant = Grant::Declared(vec![*span]);
+                Some(&probe_grant)
+            }
+            _ => None,
+        };
         let decision = layer.decide(world, &connection, None);
         match (grant, decision.allowed) {
             (None, true) => wider
@@ -245,7 +256,7 @@ fn compare_requests(
     for method in SAMPLE_METHODS {
         for path in paths {
             let request = Request { method: method.to_string(), path: path.clone() };
-            let expected = declared.allows_request(connection, &request);
+            let expected = declared.allows_request(connection, &request) || declared.probe_allows(connection, &request);
             let decision = layer.decide(world, connection, Some(&request));
             if decision.allowed && !expected {
                 objects.extend(decision.because);

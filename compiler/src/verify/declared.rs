@@ -54,12 +54,28 @@ pub enum ExpectedRoute<'p> {
 pub struct Declared<'p> {
     world: &'p World<'p>,
     connections: BTreeMap<Connection, (Grant, Requests)>,
+    /// Under Linkerd, kubelet probes: `GET` on the probe paths of a port from any
+    /// network (the kubelet is not an endpoint; Linkerd authorizes every network, as
+    /// its own default probe authorization does). Keyed by (destination, port).
+    probes: BTreeMap<(Endpoint, L4Port), (Span, Vec<PathMatch>)>,
 }
 
 impl<'p> Declared<'p> {
     pub fn new(world: &'p World<'p>) -> Declared<'p> {
         let policy = world.policy;
-        let mut declared = Declared { world, connections: BTreeMap::new() };
+        let mut declared = Declared { world, connections: BTreeMap::new(), probes: BTreeMap::new() };
+        if policy.target.mesh == MeshKind::Linkerd {
+            for (i, segment) in policy.segments.iter().enumerate().filter(|(_, s)| s.managed && s.meshed) {
+                for probe in &segment.probes {
+                    let port = L4Port { number: probe.port.number, transport: probe.port.protocol.transport() };
+                    let entry = declared
+                        .probes
+                        .entry((Endpoint::Segment(SegmentId(i)), port))
+                        .or_insert_with(|| (segment.decl, Vec::new()));
+                    entry.1.extend(probe.paths.iter().cloned());
+                }
+            }
+        }
         for edge in &policy.edges {
             declared.add_edge(edge);
         }
@@ -185,6 +201,28 @@ impl<'p> Declared<'p> {
             })
             .cloned()
             .collect()
+    }
+
+    /// The probe paths declared for the connection's destination port (any source),
+    /// under Linkerd; `None` elsewhere.
+    pub fn probe(&self, connection: &Connection) -> Option<&(Span, Vec<PathMatch>)> {
+        self.probes.get(&(connection.destination.clone(), connection.port))
+    }
+
+    /// One connection per probed port, from a pod of another namespace: a
+    /// representative of "any network" that keeps the comparison linear.
+    pub fn probe_connections(&self) -> impl Iterator<Item = Connection> + '_ {
+        self.probes.keys().map(|(destination, port)| Connection {
+            source: Endpoint::OtherNamespace,
+            destination: destination.clone(),
+            port: *port,
+        })
+    }
+
+    /// Whether a probe declared on the connection's port admits the request.
+    pub fn probe_allows(&self, connection: &Connection, request: &Request) -> bool {
+        request.method == "GET"
+            && self.probe(connection).is_some_and(|(_, paths)| paths.iter().any(|p| path_matches(p, &request.path)))
     }
 
     /// Every declared connection, sorted.
