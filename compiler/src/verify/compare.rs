@@ -69,13 +69,18 @@ impl<'s> Reporter<'s> {
 
     pub fn problem(&mut self, problem: &Problem) {
         let message = format!("cannot verify {}/{}: {}", problem.at.kind, problem.at.name, problem.message);
-        match self.object_label(&problem.at, "here") {
-            Some(label) => self.diagnostics.push(
-                Diagnostic::new(Code::W0801, message, label)
-                    .with_help("verify reports what it can; check this object by hand"),
-            ),
-            None => {}
+        // The file was just read; should it have vanished since, anchor on the start of
+        // the policy's root file and name the object in a note instead.
+        let (label, note) = match self.object_label(&problem.at, "here") {
+            Some(label) => (label, None),
+            None => (Label::new(Span::new(FileId(0), 0..0), "verifying this policy"), Some(problem.at.to_string())),
+        };
+        let mut diagnostic = Diagnostic::new(Code::W0801, message, label)
+            .with_help("verify reports what it can; check this object by hand");
+        if let Some(note) = note {
+            diagnostic = diagnostic.with_note(note);
         }
+        self.diagnostics.push(diagnostic);
     }
 }
 
@@ -95,6 +100,10 @@ fn document_start(text: &str, document: usize) -> usize {
     0
 }
 
+/// The other end of a connection found wider than declared, and the objects that
+/// allow it.
+type Peer = (Endpoint, Vec<ObjectRef>);
+
 /// Compares one connection layer with the declaration.
 pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool, report: &mut Reporter) {
     let mut universe: BTreeSet<Connection> = layer.candidates(world).into_iter().collect();
@@ -105,10 +114,10 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
     let paths = declared.sample_paths(layer.paths());
     // Differences grouped per (code, destination, port), so one widened rule is one
     // diagnostic, not one per source.
-    let mut wider: BTreeMap<(Endpoint, L4Port), Vec<(Endpoint, Vec<ObjectRef>)>> = BTreeMap::new();
+    let mut wider: BTreeMap<(Endpoint, L4Port), Vec<Peer>> = BTreeMap::new();
     // One side of a two-sided layer wider than declared while the other still blocks:
     // (side, the pod whose side it is, port) → (the peer, objects).
-    let mut half_open: BTreeMap<(&str, Endpoint, L4Port), Vec<(Endpoint, Vec<ObjectRef>)>> = BTreeMap::new();
+    let mut half_open: BTreeMap<(&str, Endpoint, L4Port), Vec<Peer>> = BTreeMap::new();
     for connection in universe {
         if !in_scope(world, &connection, is_mesh) || !layer.governs(world, &connection) {
             continue;
@@ -317,8 +326,7 @@ pub fn compare_ingress(
     let name = ingress.name();
     let controller = Endpoint::Segment(policy.target.controller);
 
-    // (code, anchor, message) → example requests and objects.
-    let mut findings: BTreeMap<(Code, Span, String), (Vec<String>, Vec<ObjectRef>)> = BTreeMap::new();
+    let mut findings: BTreeMap<FindingKey, (Vec<String>, Vec<ObjectRef>)> = BTreeMap::new();
     let mut add = |code: Code, span: Span, message: String, example: String, by: Option<&ObjectRef>| {
         let entry = findings.entry((code, span, message)).or_default();
         entry.0.push(example);
@@ -445,6 +453,10 @@ pub fn compare_ingress(
         report.push(diagnostic, &objects, "by");
     }
 }
+
+/// An ingress difference, grouped by (code, anchor, message); example requests and the
+/// objects involved accumulate under it.
+type FindingKey = (Code, Span, String);
 
 /// A concrete host for a possibly wildcard host.
 fn sample_host(host: &str) -> String {

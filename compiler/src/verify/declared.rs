@@ -324,7 +324,7 @@ pub const SAMPLE_METHODS: &[&str] =
     &["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "PURGE"];
 
 fn rule_matches(rule: &HttpRule, request: &Request) -> bool {
-    (rule.methods.is_empty() || rule.methods.iter().any(|m| *m == request.method))
+    (rule.methods.is_empty() || rule.methods.contains(&request.method))
         && (rule.paths.is_empty() || rule.paths.iter().any(|p| path_matches(p, &request.path)))
 }
 
