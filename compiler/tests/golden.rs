@@ -7,6 +7,9 @@
 //!   cases). The rendered diagnostics and the exit status are snapshotted, and CODE must
 //!   be among the diagnostics. Every `diag::Code` has a case.
 //!
+//! - `verify/CODE-short-name/`: `policy.seg` and the `manifests/` it is verified
+//!   against (its build output, edited by hand). The rendered diagnostics and the exit
+//!   status are snapshotted beside it, and CODE must be among them.
 //! - `build/<example>/<target>/`: the full output of `segc build` of every example for
 //!   every target it declares, as real YAML files (so reviewers read manifests and
 //!   `.ci/run` validates them against the upstream schemas). Refresh with
@@ -114,8 +117,48 @@ fn diagnostics() {
 }
 
 #[test]
+fn verify() {
+    let dir = golden_dir("verify");
+    let mut wrong = Vec::new();
+    for case in verify_cases(&dir) {
+        let compiled = driver::compile(&case.join("policy.seg")).expect("policy.seg");
+        assert!(!compiled.has_errors(), "{}: policy.seg has errors", case.display());
+        let policy = driver::lower(&compiled, None).expect("policy.seg lowers for its one target");
+        let mut sources = compiled.sources.clone();
+        let diagnostics = segc::verify::verify(&mut sources, &case.join("manifests"), &policy).expect("manifests read");
+        let status = i32::from(diagnostics.iter().any(|d| d.is_error()));
+        let root = format!("{}/", repo().display());
+        let rendered = render_all(&sources, &diagnostics, ColorChoice::Never).replace(&root, "");
+        let name = case.file_name().unwrap().to_string_lossy().into_owned();
+        let code = code_of(&case);
+        if !diagnostics.iter().any(|d| d.code.as_str() == code) {
+            wrong.push(format!("{name}: expected {code}"));
+        }
+        snapshot(&dir, &name, &format!("exit status: {status}\n{rendered}"));
+    }
+    assert!(wrong.is_empty(), "verify cases without their code:\n{}", wrong.join("\n"));
+}
+
+/// The case directories of golden/verify, sorted.
+fn verify_cases(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> =
+        fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("policy.seg").exists()).collect();
+    out.sort();
+    out
+}
+
+/// `E0801` of `.../E0801-netpol-wider`.
+fn code_of(case: &Path) -> String {
+    case.file_name().unwrap().to_string_lossy().split('-').next().unwrap_or_default().to_string()
+}
+
+#[test]
 fn every_code_has_a_diagnostics_case() {
-    let covered: Vec<String> = cases(&golden_dir("diagnostics")).into_iter().map(|c| c.code).collect();
+    let covered: Vec<String> = cases(&golden_dir("diagnostics"))
+        .into_iter()
+        .map(|c| c.code)
+        .chain(verify_cases(&golden_dir("verify")).iter().map(|p| code_of(p)))
+        .collect();
     let missing: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).filter(|c| !covered.iter().any(|k| k == c)).collect();
     assert!(missing.is_empty(), "codes without a golden case: {missing:?}");
 }
