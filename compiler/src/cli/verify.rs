@@ -7,7 +7,12 @@ use crate::verify;
 
 pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
     let name = args.file.display().to_string();
-    let compiled = match driver::compile(&args.file) {
+    if !args.dir.is_dir() {
+        return usage_error(format_args!("{} is not a directory", args.dir.display()));
+    }
+    // Reading the manifests does not depend on the policy: do both at once.
+    let (compiled, manifests) = rayon::join(|| driver::compile(&args.file), || verify::manifests::read_dir(&args.dir));
+    let compiled = match compiled {
         Ok(compiled) => compiled,
         Err(e) => return usage_error(format_args!("cannot read {name}: {e}")),
     };
@@ -27,14 +32,12 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
         }
         Err(e) => return usage_error(format_args!("{name}: {e}")),
     };
-    if !args.dir.is_dir() {
-        return usage_error(format_args!("{} is not a directory", args.dir.display()));
-    }
-    let mut sources = compiled.sources.clone();
-    let diagnostics = match verify::verify(&mut sources, &args.dir, &policy) {
-        Ok(diagnostics) => diagnostics,
+    let manifests = match manifests {
+        Ok(manifests) => manifests,
         Err(e) => return usage_error(e),
     };
+    let mut sources = compiled.sources.clone();
+    let diagnostics = verify::verify_manifests(&mut sources, &args.dir, &policy, &manifests);
     let what = format!("{} against {name} (target `{}`)", args.dir.display(), policy.target.name);
     report(&sources, &diagnostics, color, &what);
     if diagnostics.iter().any(|d| d.is_error()) {

@@ -14,12 +14,25 @@ use std::path::{Path, PathBuf};
 use crate::diag::{Code, Diagnostic, FileId, Label, Origin, SourceMap, Span};
 use crate::ir::{MeshKind, SegmentId};
 
-use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT, SAMPLE_METHODS};
+use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT};
 use super::world::{Connection, Endpoint, L4Port, Request, World};
 use super::{Decision, HttpRequest, IngressLayer, Layer, ObjectRef, Problem, Routing, ServicePort};
 
 /// At most this many example requests or sources are listed in one diagnostic.
 const EXAMPLES: usize = 3;
+
+/// A difference found by a comparison: the diagnostic, the manifest objects to label,
+/// and how to label them ("allowed by", "denied by"). Comparisons run in parallel and
+/// return these; the [`Reporter`] then labels them one by one.
+pub struct Pending {
+    diagnostic: Diagnostic,
+    objects: Vec<ObjectRef>,
+    role: &'static str,
+}
+
+fn pending(diagnostic: Diagnostic, objects: &[ObjectRef], role: &'static str) -> Pending {
+    Pending { diagnostic, objects: objects.to_vec(), role }
+}
 
 /// Builds diagnostics, registering manifest files in the source map on first use so
 /// that labels can point into the YAML.
@@ -53,6 +66,11 @@ impl<'s> Reporter<'s> {
             .map(|i| start + i..start + i + needle.len())
             .unwrap_or(start..start + text[start..].find('\n').unwrap_or(0));
         Some(Label::new(Span::new(file, span), message))
+    }
+
+    /// Labels a finding and adds it.
+    pub fn add(&mut self, found: Pending) {
+        self.push(found.diagnostic, &found.objects, found.role);
     }
 
     fn push(&mut self, mut diagnostic: Diagnostic, objects: &[ObjectRef], role: &str) {
@@ -105,13 +123,15 @@ fn document_start(text: &str, document: usize) -> usize {
 type Peer = (Endpoint, Vec<ObjectRef>);
 
 /// Compares one connection layer with the declaration.
-pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool, report: &mut Reporter) {
+pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool) -> Vec<Pending> {
+    let mut report = Vec::new();
     let mut universe: BTreeSet<Connection> = layer.candidates(world).into_iter().collect();
     universe.extend(declared.connections().cloned());
     if is_mesh {
         universe.extend(declared.probe_connections());
     }
-    let paths = declared.sample_paths(layer.paths());
+    let methods = declared.sample_methods(layer.methods());
+    let mut paths_to: BTreeMap<Endpoint, Vec<String>> = BTreeMap::new();
     // Differences grouped per (code, destination, port), so one widened rule is one
     // diagnostic, not one per source.
     let mut wider: BTreeMap<(Endpoint, L4Port), Vec<Peer>> = BTreeMap::new();
@@ -157,9 +177,12 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
                     }
                 }
             }
-            (Some(grant), false) => narrower(world, layer.name(), &connection, grant, &decision, report),
+            (Some(grant), false) => narrower(world, layer.name(), &connection, grant, &decision, &mut report),
             (Some(grant), true) if is_mesh && is_http(world, &connection) => {
-                compare_requests(world, declared, layer, &connection, grant, &paths, report)
+                let paths = paths_to.entry(connection.destination.clone()).or_insert_with(|| {
+                    declared.sample_paths_to(&connection.destination, layer.paths_to(world, &connection.destination))
+                });
+                compare_requests(world, declared, layer, &connection, grant, (&methods, paths), &mut report)
             }
             _ => {}
         }
@@ -177,7 +200,7 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
         );
         let diagnostic = Diagnostic::new(Code::E0801, message, Label::new(anchor, "nothing here allows it"))
             .with_help("remove or narrow the rule, or declare the connection with `allow` and rebuild");
-        report.push(diagnostic, &objects, "allowed by");
+        report.push(pending(diagnostic, &objects, "allowed by"));
     }
     for ((side, pod, port), peers) in half_open {
         let names: Vec<String> = peers.iter().map(|(p, _)| world.describe(p)).collect();
@@ -194,8 +217,9 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
         let diagnostic = Diagnostic::new(Code::E0801, message, Label::new(anchor, "nothing here allows it"))
             .with_note(format!("only the other end's {other} rules still block it"))
             .with_help("remove or narrow the rule, or declare the connection with `allow` and rebuild");
-        report.push(diagnostic, &objects, "allowed by");
+        report.push(pending(diagnostic, &objects, "allowed by"));
     }
+    report
 }
 
 /// A pod of a managed namespace: the user's segment or a pod no segment selects.
@@ -228,7 +252,7 @@ fn narrower(
     connection: &Connection,
     grant: &Grant,
     decision: &Decision,
-    report: &mut Reporter,
+    report: &mut Vec<Pending>,
 ) {
     let (span, what) = match grant {
         Grant::Declared(spans) => (spans.first().copied(), "declared here"),
@@ -247,7 +271,7 @@ fn narrower(
         diagnostic = diagnostic.with_note(format!("no {layer} object admits it"));
     }
     let diagnostic = diagnostic.with_help("rebuild the manifests from the policy (`segc build`)");
-    report.push(diagnostic, &decision.because, "denied by");
+    report.push(pending(diagnostic, &decision.because, "denied by"));
 }
 
 fn compare_requests(
@@ -256,24 +280,25 @@ fn compare_requests(
     layer: &dyn Layer,
     connection: &Connection,
     grant: &Grant,
-    paths: &[String],
-    report: &mut Reporter,
+    (methods, paths): (&[String], &[String]),
+    report: &mut Vec<Pending>,
 ) {
     let mut extra = Vec::new();
     let mut missing = Vec::new();
     let mut objects = Vec::new();
-    for method in SAMPLE_METHODS {
-        for path in paths {
-            let request = Request { method: method.to_string(), path: path.clone() };
-            let expected = declared.allows_request(connection, &request) || declared.probe_allows(connection, &request);
-            let decision = layer.decide(world, connection, Some(&request));
-            if decision.allowed && !expected {
-                objects.extend(decision.because);
-                extra.push(format!("{method} {path}"));
-            } else if expected && !decision.allowed {
-                objects.extend(decision.because);
-                missing.push(format!("{method} {path}"));
-            }
+    let requests: Vec<Request> = methods
+        .iter()
+        .flat_map(|m| paths.iter().map(move |p| Request { method: m.clone(), path: p.clone() }))
+        .collect();
+    let decisions = layer.decide_requests(world, connection, &requests);
+    for (request, decision) in requests.iter().zip(decisions) {
+        let expected = declared.allows_request(connection, request) || declared.probe_allows(connection, request);
+        if decision.allowed && !expected {
+            objects.extend(decision.because);
+            extra.push(format!("{} {}", request.method, request.path));
+        } else if expected && !decision.allowed {
+            objects.extend(decision.because);
+            missing.push(format!("{} {}", request.method, request.path));
         }
     }
     let span = match grant {
@@ -291,13 +316,13 @@ fn compare_requests(
         let message = format!("{} allows {who} requests the policy does not declare: {}", layer.name(), list(&extra));
         let diagnostic = Diagnostic::new(Code::E0801, message, Label::new(span, "the declared methods and paths"))
             .with_help("rebuild the manifests from the policy (`segc build`)");
-        report.push(diagnostic, &objects, "allowed by");
+        report.push(pending(diagnostic, &objects, "allowed by"));
     }
     if !missing.is_empty() {
         let message = format!("{} denies {who} requests the policy declares: {}", layer.name(), list(&missing));
         let diagnostic = Diagnostic::new(Code::E0802, message, Label::new(span, "declared here"))
             .with_help("rebuild the manifests from the policy (`segc build`)");
-        report.push(diagnostic, &objects, "denied by");
+        report.push(pending(diagnostic, &objects, "denied by"));
     }
 }
 
@@ -308,20 +333,31 @@ pub fn compare_ingress(
     declared: &Declared,
     ingress: &dyn IngressLayer,
     behind: &[(&dyn Layer, bool)],
-    report: &mut Reporter,
-) {
+) -> Vec<Pending> {
+    let mut report = Vec::new();
     let policy = world.policy;
     let mut hosts: BTreeSet<String> = BTreeSet::new();
-    let mut mentioned_paths = Vec::new();
     for exposure in &policy.exposures {
         hosts.insert(sample_host(&exposure.host));
     }
-    for (host, path) in ingress.routes() {
-        hosts.insert(sample_host(&host));
-        mentioned_paths.push(path);
+    let routes = ingress.routes();
+    for (host, _) in &routes {
+        if is_plain_host(host) {
+            hosts.insert(sample_host(host));
+        }
     }
     hosts.insert("segc-verify-elsewhere.invalid".to_string());
-    let paths = declared.sample_paths(mentioned_paths);
+    // Per host, the paths around those exposed on it and those its routes mention;
+    // routes whose host is a pattern (catch-all, regular expression) count for every
+    // host.
+    let paths_for = |host: &str| {
+        let mentioned =
+            routes.iter().filter(|(h, _)| !is_plain_host(h) || sample_host(h) == host).map(|(_, p)| p.clone());
+        declared.sample_paths_for_host(host, mentioned)
+    };
+    // The layers' answers for the controller's connection behind a route, by
+    // (segment, port, path): many sample requests share them.
+    let mut behind_decisions: BTreeMap<(SegmentId, String, String), Vec<BehindDecision>> = BTreeMap::new();
     let clients = declared.sample_clients(ingress.client_ranges());
     let name = ingress.name();
     let controller = Endpoint::Segment(policy.target.controller);
@@ -333,7 +369,7 @@ pub fn compare_ingress(
         entry.1.extend(by.cloned());
     };
     for host in &hosts {
-        for path in &paths {
+        for path in &paths_for(host) {
             for client in &clients {
                 for tls in [true, false] {
                     let request = HttpRequest { client: *client, host: host.clone(), path: path.clone(), tls };
@@ -411,13 +447,22 @@ pub fn compare_ingress(
                             destination: Endpoint::Segment(*segment),
                             port: L4Port { number: port.number, transport: port.protocol.transport() },
                         };
-                        for (layer, is_mesh) in behind {
-                            if !layer.governs(world, &connection) {
-                                continue;
-                            }
-                            let get = Request { method: "GET".into(), path: path.clone() };
-                            let http = *is_mesh && port.protocol.is_http();
-                            let decision = layer.decide(world, &connection, http.then_some(&get));
+                        let decisions =
+                            behind_decisions.entry((*segment, port_name.clone(), path.clone())).or_insert_with(|| {
+                                let get = Request { method: "GET".into(), path: path.clone() };
+                                behind
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|(_, (layer, _))| layer.governs(world, &connection))
+                                    .map(|(i, (layer, is_mesh))| {
+                                        let http = *is_mesh && port.protocol.is_http();
+                                        (i, layer.decide(world, &connection, http.then_some(&get)), http)
+                                    })
+                                    .collect()
+                            });
+                        for (i, decision, http) in decisions.iter() {
+                            let (layer, _) = behind[*i];
+                            let http = *http;
                             if !decision.allowed {
                                 let span = match &expected {
                                     ExpectedRoute::Routed(e) => e.decl,
@@ -450,13 +495,25 @@ pub fn compare_ingress(
         let diagnostic = Diagnostic::new(code, message, Label::new(span, label))
             .with_note(format!("for example {}", list(&examples)))
             .with_help("rebuild the manifests from the policy (`segc build`)");
-        report.push(diagnostic, &objects, "by");
+        report.push(pending(diagnostic, &objects, "by"));
     }
+    report
 }
 
 /// An ingress difference, grouped by (code, anchor, message); example requests and the
 /// objects involved accumulate under it.
 type FindingKey = (Code, Span, String);
+
+/// A layer behind the controller (its index in `behind`), its decision, and whether
+/// the request's path took part in it.
+type BehindDecision = (usize, Decision, bool);
+
+/// A host name or `*.` wildcard, as opposed to a pattern (a catch-all `*`, a regular
+/// expression).
+fn is_plain_host(host: &str) -> bool {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+}
 
 /// A concrete host for a possibly wildcard host.
 fn sample_host(host: &str) -> String {

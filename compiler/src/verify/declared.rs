@@ -269,40 +269,52 @@ impl<'p> Declared<'p> {
     /// the path just below it, a sibling that shares its prefix as text (`/apix` for
     /// `/api`), the root, and a path nobody mentions.
     pub fn sample_paths(&self, mentioned: impl IntoIterator<Item = String>) -> Vec<String> {
-        let mut bases: BTreeSet<String> = BTreeSet::new();
         let policy = self.world.policy;
-        let declared_paths = policy
+        let declared = policy
             .edges
             .iter()
-            .filter_map(|e| match &e.l7 {
-                L7::Rules(rules) => Some(rules.iter().flat_map(|r| r.paths.iter()).collect::<Vec<_>>()),
-                L7::Any => None,
-            })
-            .flatten()
+            .flat_map(|e| rule_paths(&e.l7))
             .chain(policy.exposures.iter().flat_map(|e| e.paths.iter()))
             .chain(policy.segments.iter().flat_map(|s| s.probes.iter().flat_map(|p| p.paths.iter())));
-        for path in declared_paths {
-            bases.insert(match path {
-                PathMatch::Exact(p) | PathMatch::Prefix(p) => p.clone(),
-            });
-        }
-        for path in mentioned {
-            bases.insert(path.trim_end_matches('*').trim_end_matches('/').to_string());
-        }
-        let mut samples = BTreeSet::new();
-        samples.insert("/".to_string());
-        samples.insert("/segc-verify-elsewhere".to_string());
-        for base in bases {
-            let base = if base.is_empty() { "/".to_string() } else { base };
-            if base == "/" {
-                continue;
-            }
-            samples.insert(format!("{base}/segc-sample"));
-            samples.insert(format!("{base}x"));
-            samples.insert(base.clone());
-            samples.insert(format!("{base}/"));
-        }
-        samples.into_iter().collect()
+        samples_around(declared, mentioned)
+    }
+
+    /// [`Declared::sample_paths`] for requests into one destination: the paths the
+    /// policy declares into it, and those the layer's rules for it mention.
+    pub fn sample_paths_to(&self, destination: &Endpoint, mentioned: impl IntoIterator<Item = String>) -> Vec<String> {
+        let Endpoint::Segment(id) = destination else { return samples_around(std::iter::empty(), mentioned) };
+        let policy = self.world.policy;
+        let declared = policy
+            .edges
+            .iter()
+            .filter(|e| e.destination == Destination::Segment(*id))
+            .flat_map(|e| rule_paths(&e.l7))
+            .chain(policy.exposures.iter().filter(|e| e.segment == *id).flat_map(|e| e.paths.iter()))
+            .chain(policy.segment(*id).probes.iter().flat_map(|p| p.paths.iter()));
+        samples_around(declared, mentioned)
+    }
+
+    /// [`Declared::sample_paths`] for requests to one host: the paths exposed on it,
+    /// and those the ingress's routes for it mention.
+    pub fn sample_paths_for_host(&self, host: &str, mentioned: impl IntoIterator<Item = String>) -> Vec<String> {
+        let exposed =
+            self.world.policy.exposures.iter().filter(|e| host_matches(&e.host, host)).flat_map(|e| e.paths.iter());
+        samples_around(exposed, mentioned)
+    }
+
+    /// Sample methods: every method the policy or the layer mentions, `GET` (probes),
+    /// and one nobody mentions, which stands for all the others (no rule can tell them
+    /// apart).
+    pub fn sample_methods(&self, mentioned: impl IntoIterator<Item = String>) -> Vec<String> {
+        let policy = self.world.policy;
+        let declared = policy.edges.iter().flat_map(|e| match &e.l7 {
+            L7::Rules(rules) => rules.iter().flat_map(|r| r.methods.iter().cloned()).collect::<Vec<_>>(),
+            L7::Any => Vec::new(),
+        });
+        let mut methods: BTreeSet<String> = declared.chain(mentioned).collect();
+        methods.insert("GET".to_string());
+        methods.insert(UNMENTIONED_METHOD.to_string());
+        methods.into_iter().collect()
     }
 
     /// Sample client addresses: the internet and one address of every range the
@@ -319,9 +331,45 @@ impl<'p> Declared<'p> {
     }
 }
 
-/// The HTTP methods verify tries: every method the language knows and one it does not.
-pub const SAMPLE_METHODS: &[&str] =
-    &["CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "PURGE"];
+fn rule_paths(l7: &L7) -> Vec<&PathMatch> {
+    match l7 {
+        L7::Rules(rules) => rules.iter().flat_map(|r| r.paths.iter()).collect(),
+        L7::Any => Vec::new(),
+    }
+}
+
+/// The sample paths around declared and mentioned paths (see
+/// [`Declared::sample_paths`]).
+fn samples_around<'a>(
+    declared: impl Iterator<Item = &'a PathMatch>,
+    mentioned: impl IntoIterator<Item = String>,
+) -> Vec<String> {
+    let mut bases: BTreeSet<String> = declared
+        .map(|p| match p {
+            PathMatch::Exact(p) | PathMatch::Prefix(p) => p.clone(),
+        })
+        .collect();
+    for path in mentioned {
+        bases.insert(path.trim_end_matches('*').trim_end_matches('/').to_string());
+    }
+    let mut samples = BTreeSet::new();
+    samples.insert("/".to_string());
+    samples.insert("/segc-verify-elsewhere".to_string());
+    for base in bases {
+        if base.is_empty() || base == "/" {
+            continue;
+        }
+        samples.insert(format!("{base}/segc-sample"));
+        samples.insert(format!("{base}x"));
+        samples.insert(format!("{base}/"));
+        samples.insert(base);
+    }
+    samples.into_iter().collect()
+}
+
+/// A method that neither the language nor any layer names: it stands for every method
+/// nobody mentions.
+pub const UNMENTIONED_METHOD: &str = "PURGE";
 
 fn rule_matches(rule: &HttpRule, request: &Request) -> bool {
     (rule.methods.is_empty() || rule.methods.contains(&request.method))

@@ -455,6 +455,12 @@ impl Layer for IstioPolicies {
         }
         out.into_iter().collect()
     }
+
+    fn methods(&self) -> Vec<String> {
+        let operations = self.authorization_policies.iter().flat_map(|p| &p.rules).flat_map(|r| &r.to);
+        let methods: BTreeSet<String> = operations.flat_map(|o| o.methods.patterns().cloned()).collect();
+        methods.into_iter().collect()
+    }
 }
 
 /// Whether Istio parses the destination port as HTTP: a segment port declared `http`

@@ -614,6 +614,31 @@ impl Layer for LinkerdPolicies {
         out
     }
 
+    /// The per-connection part (identity, Server, routes) once, then each request.
+    fn decide_requests(&self, world: &World, connection: &Connection, requests: &[Request]) -> Vec<Decision> {
+        let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
+            return requests.iter().map(|_| Decision::allow(Vec::new())).collect();
+        };
+        let server = self.server_for(&pod, connection.port);
+        let routes: Vec<&Route> = match server {
+            Some(server) if server.http_routes && is_http(world, &connection.destination, connection.port) => {
+                self.routes_of(server).collect()
+            }
+            _ => Vec::new(),
+        };
+        match server {
+            Some(server) if !routes.is_empty() => {
+                let peer = self.peer(world, &connection.source);
+                requests.iter().map(|r| self.decide_request(server, &routes, &peer, r)).collect()
+            }
+            // Without routes the answer does not depend on the request.
+            _ => {
+                let decision = self.decide(world, connection, None);
+                requests.iter().map(|_| decision.clone()).collect()
+            }
+        }
+    }
+
     fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision {
         // Without a proxy nothing is enforced.
         let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
@@ -661,6 +686,28 @@ impl Layer for LinkerdPolicies {
             };
         }
         out.into_iter().collect()
+    }
+
+    /// The paths of the routes of the Servers that select the destination pod.
+    fn paths_to(&self, world: &World, destination: &Endpoint) -> Vec<String> {
+        let Some(pod) = world.pod(destination) else { return Vec::new() };
+        let mut out = BTreeSet::new();
+        let servers =
+            self.servers.iter().filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels));
+        for server in servers {
+            for m in self.routes_of(server).flat_map(|r| &r.rules).flatten() {
+                match &m.path {
+                    PathMatch::Exact(p) | PathMatch::Prefix(p) => out.insert(p.clone()),
+                };
+            }
+        }
+        out.into_iter().collect()
+    }
+
+    fn methods(&self) -> Vec<String> {
+        let methods: BTreeSet<String> =
+            self.routes.iter().flat_map(|r| &r.rules).flatten().filter_map(|m| m.method.clone()).collect();
+        methods.into_iter().collect()
     }
 }
 

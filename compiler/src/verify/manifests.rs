@@ -7,8 +7,28 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 /// Where an object came from, for diagnostics: `netpol/shop/x.yaml#2 NetworkPolicy/web`.
+/// Decisions carry these by the thousand, so they share one allocation: clone is cheap,
+/// and the fields read through `Deref`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ObjectRef {
+pub struct ObjectRef(std::sync::Arc<ObjectAt>);
+
+impl ObjectRef {
+    pub fn new(at: ObjectAt) -> ObjectRef {
+        ObjectRef(std::sync::Arc::new(at))
+    }
+}
+
+impl std::ops::Deref for ObjectRef {
+    type Target = ObjectAt;
+
+    fn deref(&self) -> &ObjectAt {
+        &self.0
+    }
+}
+
+/// The fields of an [`ObjectRef`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectAt {
     /// The file, relative to the directory verify read.
     pub file: PathBuf,
     /// 1-based index of the document in a multi-document file (items of a `kind:
@@ -19,7 +39,7 @@ pub struct ObjectRef {
     pub name: String,
 }
 
-impl std::fmt::Display for ObjectRef {
+impl std::fmt::Display for ObjectAt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ns = self.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
         write!(f, "{}/{ns}{} in {}", self.kind, self.name, self.file.display())?;
@@ -27,6 +47,12 @@ impl std::fmt::Display for ObjectRef {
             write!(f, "#{}", self.document)?;
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -91,11 +117,19 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Manifest>, ReadError> {
         }
     }
     files.sort();
+    // Files are independent: parse them in parallel, keeping their order.
+    use rayon::prelude::*;
+    let parsed: Vec<Result<Vec<Manifest>, ReadError>> = files
+        .par_iter()
+        .map(|path| {
+            let text = fs::read_to_string(path).map_err(|e| ReadError::Io(path.clone(), e))?;
+            let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+            parse_documents(&relative, &text).map_err(|e| ReadError::Yaml(path.clone(), e))
+        })
+        .collect();
     let mut manifests = Vec::new();
-    for path in files {
-        let text = fs::read_to_string(&path).map_err(|e| ReadError::Io(path.clone(), e))?;
-        let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-        manifests.extend(parse_documents(&relative, &text).map_err(|e| ReadError::Yaml(path.clone(), e))?);
+    for file in parsed {
+        manifests.extend(file?);
     }
     Ok(manifests)
 }
@@ -127,7 +161,8 @@ fn manifest(file: &Path, document: usize, value: Value) -> Option<Manifest> {
     let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();
     let name = value["metadata"]["name"].as_str().unwrap_or_default().to_string();
     let namespace = value["metadata"]["namespace"].as_str().map(str::to_string);
-    Some(Manifest { at: ObjectRef { file: file.to_path_buf(), document, kind, namespace, name }, api_version, value })
+    let at = ObjectRef::new(ObjectAt { file: file.to_path_buf(), document, kind, namespace, name });
+    Some(Manifest { at, api_version, value })
 }
 
 #[cfg(test)]

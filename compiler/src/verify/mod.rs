@@ -30,7 +30,7 @@ use crate::ir::{IngressKind, MeshKind, Policy};
 use compare::Reporter;
 use declared::Declared;
 
-pub use manifests::{Manifest, ObjectRef};
+pub use manifests::{Manifest, ObjectAt, ObjectRef};
 pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
 
 /// An object a layer's interpreter could not read (wrong types, missing fields, values
@@ -63,7 +63,7 @@ impl Decision {
 
 /// An interpreter of one connection-level layer (NetworkPolicy, Istio, Linkerd), built
 /// from the manifests and a [`World`].
-pub trait Layer {
+pub trait Layer: Sync {
     /// The layer's name in messages: `NetworkPolicy`, `Istio`, `Linkerd`.
     fn name(&self) -> &'static str;
 
@@ -84,8 +84,29 @@ pub trait Layer {
     /// request, whether that HTTP request passes (L4 layers ignore it).
     fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision;
 
+    /// [`Layer::decide`] for many requests on one connection. Layers whose decision
+    /// has a per-connection part (the caller's identity, the Server, its routes)
+    /// override it to compute that part once.
+    fn decide_requests(&self, world: &World, connection: &Connection, requests: &[Request]) -> Vec<Decision> {
+        requests.iter().map(|r| self.decide(world, connection, Some(r))).collect()
+    }
+
     /// Literal paths the layer's rules mention, for choosing sample requests.
     fn paths(&self) -> Vec<String>;
+
+    /// The paths of the rules that can apply to requests into `destination` (a subset
+    /// of [`Layer::paths`]); the default is all of them. Sampling only these keeps the
+    /// work per connection proportional to its own rules.
+    fn paths_to(&self, _world: &World, _destination: &Endpoint) -> Vec<String> {
+        self.paths()
+    }
+
+    /// HTTP methods the layer's rules mention (upper case), for choosing sample
+    /// requests: a method no rule of the layer or the policy mentions is decided like
+    /// any other unmentioned method, so one of those stands for all.
+    fn methods(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// For layers enforced at both ends (NetworkPolicy): the source's egress and the
     /// destination's ingress decisions, so that a side wider than declared shows even
@@ -136,7 +157,7 @@ pub enum Routing {
 }
 
 /// An interpreter of one ingress controller's objects.
-pub trait IngressLayer {
+pub trait IngressLayer: Sync {
     /// `ingress-nginx` or `Traefik`.
     fn name(&self) -> &'static str;
 
@@ -156,21 +177,32 @@ pub trait IngressLayer {
 /// diagnostic points into are added to `sources`.
 pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Vec<Diagnostic>, manifests::ReadError> {
     let manifests = manifests::read_dir(dir)?;
+    Ok(verify_manifests(sources, dir, policy, &manifests))
+}
+
+/// [`verify`] of manifests already read from `dir` (the CLI reads them while it
+/// compiles the policy).
+pub fn verify_manifests(
+    sources: &mut SourceMap,
+    dir: &Path,
+    policy: &Policy,
+    manifests: &[Manifest],
+) -> Vec<Diagnostic> {
     let world = World::new(policy);
     let declared = Declared::new(&world);
     let mut report = Reporter::new(sources, dir);
     let mut problems = Vec::new();
 
-    let (netpol, found) = netpol::NetworkPolicies::new(&manifests);
+    let (netpol, found) = netpol::NetworkPolicies::new(manifests);
     problems.extend(found);
     let mesh: Option<Box<dyn Layer>> = match policy.target.mesh {
         MeshKind::Istio => {
-            let (layer, found) = istio::IstioPolicies::new(&manifests, &policy.target.trust_domain);
+            let (layer, found) = istio::IstioPolicies::new(manifests, &policy.target.trust_domain);
             problems.extend(found);
             Some(Box::new(layer))
         }
         MeshKind::Linkerd => {
-            let (layer, found) = linkerd::LinkerdPolicies::new(&manifests, &policy.target.identity_suffix);
+            let (layer, found) = linkerd::LinkerdPolicies::new(manifests, &policy.target.identity_suffix);
             problems.extend(found);
             Some(Box::new(layer))
         }
@@ -178,12 +210,12 @@ pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Ve
     };
     let ingress: Box<dyn IngressLayer> = match policy.target.ingress {
         IngressKind::Nginx => {
-            let (layer, found) = nginx::NginxIngresses::new(&manifests, "nginx");
+            let (layer, found) = nginx::NginxIngresses::new(manifests, "nginx");
             problems.extend(found);
             Box::new(layer)
         }
         IngressKind::Traefik => {
-            let (layer, found) = traefik::TraefikRoutes::new(&manifests);
+            let (layer, found) = traefik::TraefikRoutes::new(manifests);
             problems.extend(found);
             Box::new(layer)
         }
@@ -192,14 +224,29 @@ pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Ve
         report.problem(problem);
     }
 
-    compare::compare_layer(&world, &declared, &netpol, false, &mut report);
+    // The three comparisons read the same data and are independent: run them side by
+    // side, then label what they found in a fixed order.
     let mut behind: Vec<(&dyn Layer, bool)> = vec![(&netpol, false)];
     if let Some(mesh) = &mesh {
-        compare::compare_layer(&world, &declared, mesh.as_ref(), true, &mut report);
         behind.push((mesh.as_ref(), true));
     }
-    compare::compare_ingress(&world, &declared, ingress.as_ref(), &behind, &mut report);
+    let ((netpol_found, mesh_found), ingress_found) = rayon::join(
+        || {
+            rayon::join(
+                || compare::compare_layer(&world, &declared, &netpol, false),
+                || {
+                    mesh.as_ref()
+                        .map(|m| compare::compare_layer(&world, &declared, m.as_ref(), true))
+                        .unwrap_or_default()
+                },
+            )
+        },
+        || compare::compare_ingress(&world, &declared, ingress.as_ref(), &behind),
+    );
+    for found in netpol_found.into_iter().chain(mesh_found).chain(ingress_found) {
+        report.add(found);
+    }
     let mut diagnostics = report.diagnostics;
     crate::diag::sort(&mut diagnostics);
-    Ok(diagnostics)
+    diagnostics
 }

@@ -44,7 +44,7 @@ use regex::Regex;
 use serde_yaml::Value;
 
 use super::http_match::{client_range, go_bool, in_ranges, optional_list, optional_str, service_port, WrongShape};
-use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};
+use super::{HttpRequest, IngressLayer, Manifest, ObjectAt, ObjectRef, Problem, Routing, ServicePort};
 
 const ANNOTATION_PREFIX: &str = "nginx.ingress.kubernetes.io/";
 const CLASS_ANNOTATION: &str = "kubernetes.io/ingress.class";
@@ -285,13 +285,13 @@ fn build_servers(ingresses: &[Ingress], problems: &mut Vec<Problem>) -> BTreeMap
         kind: PathKind::Prefix,
         backend: Backend::Default,
         settings: Settings::default(),
-        by: ObjectRef {
+        by: ObjectRef::new(ObjectAt {
             file: "<ingress-nginx default backend>".into(),
             document: 0,
             kind: "Server".into(),
             namespace: None,
             name: CATCH_ALL.into(),
-        },
+        }),
         implicit: true,
         pattern: None,
     };

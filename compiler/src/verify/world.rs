@@ -38,12 +38,20 @@ pub struct Pod<'a> {
     pub labels: &'a BTreeMap<String, String>,
     /// The namespace's labels: only `kubernetes.io/metadata.name`, the one label every
     /// namespace is known to carry.
-    pub namespace_labels: BTreeMap<String, String>,
+    pub namespace_labels: &'a BTreeMap<String, String>,
     pub account: &'a str,
     /// Runs a mesh proxy (has a mesh identity).
     pub meshed: bool,
     /// Named container ports (segment port names), for NetworkPolicy named ports.
-    pub named_ports: Vec<(&'a str, u16, &'static str)>,
+    pub named_ports: &'a [(&'a str, u16, &'static str)],
+}
+
+/// What [`World::pod`] hands out, computed once per endpoint: verify asks for pods in
+/// its innermost loops.
+#[derive(Debug)]
+struct PodData<'p> {
+    namespace_labels: BTreeMap<String, String>,
+    named_ports: Vec<(&'p str, u16, &'static str)>,
 }
 
 /// A TCP or UDP port of a connection.
@@ -80,6 +88,11 @@ pub struct World<'p> {
     external_addresses: Vec<Option<IpAddr>>,
     no_labels: BTreeMap<String, String>,
     by_namespace: BTreeMap<String, Vec<Endpoint>>,
+    /// Per segment (by index), then per managed namespace's other pod, then the other
+    /// namespace's pod.
+    segment_pods: Vec<PodData<'p>>,
+    other_pods: BTreeMap<String, PodData<'p>>,
+    elsewhere: PodData<'p>,
 }
 
 impl<'p> World<'p> {
@@ -93,6 +106,23 @@ impl<'p> World<'p> {
         endpoints.sort();
         let external_addresses =
             policy.externals.iter().map(|e| e.cidrs.first().and_then(|c| first_address(c))).collect();
+        let namespace_labels = |ns: &str| -> BTreeMap<String, String> {
+            [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into()
+        };
+        let segment_pods = policy
+            .segments
+            .iter()
+            .map(|s| PodData {
+                namespace_labels: namespace_labels(&s.namespace),
+                named_ports: s.ports.iter().map(|p| (p.name.as_str(), p.number, p.protocol.transport())).collect(),
+            })
+            .collect();
+        let other_pods = policy
+            .managed_namespaces
+            .iter()
+            .map(|ns| (ns.clone(), PodData { namespace_labels: namespace_labels(ns), named_ports: Vec::new() }))
+            .collect();
+        let elsewhere = PodData { namespace_labels: namespace_labels(OTHER_NAMESPACE), named_ports: Vec::new() };
         let mut world = World {
             policy,
             endpoints,
@@ -100,6 +130,9 @@ impl<'p> World<'p> {
             external_addresses,
             no_labels: BTreeMap::new(),
             by_namespace: BTreeMap::new(),
+            segment_pods,
+            other_pods,
+            elsewhere,
         };
         world.internet = world.pick_internet_address();
         let mut by_namespace: BTreeMap<String, Vec<Endpoint>> = BTreeMap::new();
@@ -114,34 +147,37 @@ impl<'p> World<'p> {
 
     /// The pod behind an endpoint; `None` for addresses outside the cluster.
     pub fn pod<'a>(&'a self, endpoint: &'a Endpoint) -> Option<Pod<'a>> {
-        let namespace_labels = |ns: &str| [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into();
         match endpoint {
             Endpoint::Segment(id) => {
                 let s = self.policy.segment(*id);
+                let data = &self.segment_pods[id.0];
                 Some(Pod {
                     namespace: &s.namespace,
                     labels: &s.selector,
-                    namespace_labels: namespace_labels(&s.namespace),
+                    namespace_labels: &data.namespace_labels,
                     account: &s.account,
                     meshed: s.meshed,
-                    named_ports: s.ports.iter().map(|p| (p.name.as_str(), p.number, p.protocol.transport())).collect(),
+                    named_ports: &data.named_ports,
                 })
             }
-            Endpoint::OtherPod(namespace) => Some(Pod {
-                namespace,
-                labels: &self.no_labels,
-                namespace_labels: namespace_labels(namespace),
-                account: OTHER_ACCOUNT,
-                meshed: true,
-                named_ports: Vec::new(),
-            }),
+            Endpoint::OtherPod(namespace) => {
+                let data = self.other_pods.get(namespace)?;
+                Some(Pod {
+                    namespace,
+                    labels: &self.no_labels,
+                    namespace_labels: &data.namespace_labels,
+                    account: OTHER_ACCOUNT,
+                    meshed: true,
+                    named_ports: &data.named_ports,
+                })
+            }
             Endpoint::OtherNamespace => Some(Pod {
                 namespace: OTHER_NAMESPACE,
                 labels: &self.no_labels,
-                namespace_labels: namespace_labels(OTHER_NAMESPACE),
+                namespace_labels: &self.elsewhere.namespace_labels,
                 account: OTHER_ACCOUNT,
                 meshed: true,
-                named_ports: Vec::new(),
+                named_ports: &self.elsewhere.named_ports,
             }),
             Endpoint::External(_) | Endpoint::Internet => None,
         }

@@ -249,7 +249,7 @@ fn peer_matches(world: &World, policy: &NetPol, peer: &Peer, endpoint: &Endpoint
         Peer::Pods { namespaces, pods } => world.pod(endpoint).is_some_and(|pod| {
             let in_namespace = match namespaces {
                 None => pod.namespace == policy.namespace,
-                Some(selector) => selector.matches(&pod.namespace_labels),
+                Some(selector) => selector.matches(pod.namespace_labels),
             };
             in_namespace && pods.matches(pod.labels)
         }),
