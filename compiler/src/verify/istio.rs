@@ -456,6 +456,21 @@ impl Layer for IstioPolicies {
         out.into_iter().collect()
     }
 
+    /// The paths of the rules of the policies that apply to the destination workload.
+    fn paths_to(&self, world: &World, destination: &Endpoint) -> Vec<String> {
+        let Some(pod) = world.pod(destination) else { return Vec::new() };
+        let mut out = BTreeSet::new();
+        for operation in self.applicable(&pod).flat_map(|p| &p.rules).flat_map(|r| &r.to) {
+            for pattern in operation.paths.patterns() {
+                let literal = pattern.trim_start_matches('*').trim_end_matches('*');
+                if !literal.is_empty() {
+                    out.insert(literal.to_string());
+                }
+            }
+        }
+        out.into_iter().collect()
+    }
+
     fn methods(&self) -> Vec<String> {
         let operations = self.authorization_policies.iter().flat_map(|p| &p.rules).flat_map(|r| &r.to);
         let methods: BTreeSet<String> = operations.flat_map(|o| o.methods.patterns().cloned()).collect();
