@@ -138,7 +138,7 @@ fn path_type(path: &PathMatch) -> (&'static str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::sample::{shop, API, WEB};
+    use crate::ir::sample::{shop, WEB};
     use crate::ir::{IngressKind, MeshKind, Port, Protocol};
     use serde_yaml::Value;
 
@@ -149,17 +149,7 @@ mod tests {
     /// The sample plus `api:grpc` on `api.example.com` (exact + prefix paths, two
     /// client ranges, external auth, no TLS).
     fn policy_with_api() -> Policy {
-        let mut policy = policy();
-        let mut api = policy.exposures[0].clone();
-        api.segment = API;
-        api.port = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
-        api.host = "api.example.com".into();
-        api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
-        api.tls_secret = None;
-        api.sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into()];
-        api.auth_url = Some("https://auth.example.com/verify".into());
-        policy.exposures.insert(0, api);
-        policy
+        crate::ir::sample::with_api_exposure(policy())
     }
 
     fn ingress_of(object: &Object) -> Ingress {

@@ -263,7 +263,7 @@ fn regex_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::sample::{shop, API, WEB};
+    use crate::ir::sample::{shop, WEB};
     use crate::ir::{IngressKind, MeshKind, Port};
 
     fn policy() -> Policy {
@@ -273,17 +273,7 @@ mod tests {
     /// The sample plus `api:grpc` on `api.example.com` (exact + prefix paths, two
     /// client ranges, external auth, no TLS).
     fn policy_with_api() -> Policy {
-        let mut policy = policy();
-        let mut api = policy.exposures[0].clone();
-        api.segment = API;
-        api.port = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
-        api.host = "api.example.com".into();
-        api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
-        api.tls_secret = None;
-        api.sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into()];
-        api.auth_url = Some("https://auth.example.com/verify".into());
-        policy.exposures.insert(0, api);
-        policy
+        crate::ir::sample::with_api_exposure(policy())
     }
 
     fn route_of(object: &Object) -> IngressRoute {

@@ -218,3 +218,20 @@ pub fn shop(ingress: IngressKind, mesh: MeshKind) -> Policy {
         managed_namespaces: vec!["data".into(), "shop".into()],
     }
 }
+
+/// `policy` plus an exposure of `api:grpc` on `api.example.com` with an exact and a
+/// prefix path, two client ranges, external auth and no TLS: every exposure feature the
+/// sample's own exposure leaves out.
+pub fn with_api_exposure(mut policy: Policy) -> Policy {
+    let mut api = policy.exposures[0].clone();
+    api.segment = API;
+    api.port = port("grpc", 9000, Protocol::Grpc);
+    api.host = "api.example.com".into();
+    api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
+    api.tls_secret = None;
+    api.sources = vec!["10.0.0.0/8".into(), "198.51.100.0/24".into()];
+    api.auth_url = Some("https://auth.example.com/verify".into());
+    policy.exposures.push(api);
+    policy.exposures.sort_by(|a, b| (&a.host, &a.paths).cmp(&(&b.host, &b.paths)));
+    policy
+}

@@ -28,6 +28,7 @@ use std::net::IpAddr;
 
 use serde_yaml::{Mapping, Value};
 
+use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
 use super::world::cidr_contains;
 use super::{Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Pod, Problem, Request, World};
 
@@ -816,32 +817,6 @@ fn selector(spec: &Mapping, notes: &mut Vec<String>) -> Result<Option<BTreeMap<S
     Ok(Some(out).filter(|m| !m.is_empty()))
 }
 
-fn age(manifest: &Manifest) -> (String, String) {
-    let created = manifest.value["metadata"]["creationTimestamp"].as_str().unwrap_or_default();
-    (created.to_string(), manifest.at.name.clone())
-}
-
-fn mapping<'a>(value: &'a Value, at: &str) -> Result<&'a Mapping, String> {
-    value.as_mapping().ok_or_else(|| format!("`{at}` is {}, not a mapping", show(value)))
-}
-
-/// A mapping, with an absent or empty value read as `{}`.
-fn mapping_or_empty<'a>(value: &'a Value, at: &str, empty: &'a Mapping) -> Result<&'a Mapping, String> {
-    if value.is_null() {
-        Ok(empty)
-    } else {
-        mapping(value, at)
-    }
-}
-
-fn sequence<'a>(value: Option<&'a Value>, at: &str) -> Result<&'a [Value], String> {
-    match value {
-        None | Some(Value::Null) => Ok(&[]),
-        Some(Value::Sequence(items)) => Ok(items),
-        Some(other) => Err(format!("`{at}` is {}, not a list", show(other))),
-    }
-}
-
 /// A list of strings; numbers are taken as written (`ports: [8080]`).
 fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
     sequence(value, at)?
@@ -861,18 +836,6 @@ fn check_keys(map: &Mapping, at: &str, known: &[&str], notes: &mut Vec<String>) 
         if !key.as_str().is_some_and(|k| known.contains(&k)) {
             notes.push(format!("`{at}` has unknown field {}, which Istio ignores", show(key)));
         }
-    }
-}
-
-fn show(value: &Value) -> String {
-    match value {
-        Value::Null => "empty".into(),
-        Value::Bool(b) => format!("`{b}`"),
-        Value::Number(n) => format!("`{n}`"),
-        Value::String(s) => format!("`{s}`"),
-        Value::Sequence(_) => "a list".into(),
-        Value::Mapping(_) => "a mapping".into(),
-        Value::Tagged(_) => "a tagged value".into(),
     }
 }
 

@@ -29,6 +29,7 @@ use std::net::IpAddr;
 
 use serde_yaml::{Mapping, Value};
 
+use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
 use super::world::cidr_contains;
 use super::{Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Pod, Problem, Request, World};
 
@@ -1103,32 +1104,6 @@ fn label_selector(value: &Value, at: &str) -> Result<LabelSelector, String> {
     Ok(out)
 }
 
-fn age(manifest: &Manifest) -> (String, String) {
-    let created = manifest.value["metadata"]["creationTimestamp"].as_str().unwrap_or_default();
-    (created.to_string(), manifest.at.name.clone())
-}
-
-fn mapping<'a>(value: &'a Value, at: &str) -> Result<&'a Mapping, String> {
-    value.as_mapping().ok_or_else(|| format!("`{at}` is {}, not a mapping", show(value)))
-}
-
-/// A mapping, with an absent or empty value read as `{}`.
-fn mapping_or_empty<'a>(value: &'a Value, at: &str, empty: &'a Mapping) -> Result<&'a Mapping, String> {
-    if value.is_null() {
-        Ok(empty)
-    } else {
-        mapping(value, at)
-    }
-}
-
-fn sequence<'a>(value: Option<&'a Value>, at: &str) -> Result<&'a [Value], String> {
-    match value {
-        None | Some(Value::Null) => Ok(&[]),
-        Some(Value::Sequence(items)) => Ok(items),
-        Some(other) => Err(format!("`{at}` is {}, not a list", show(other))),
-    }
-}
-
 fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
     sequence(value, at)?
         .iter()
@@ -1145,18 +1120,6 @@ fn optional_string(map: &Mapping, key: &str, at: &str) -> Result<Option<String>,
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(other) => Err(format!("`{at}.{key}` is {}, not a string", show(other))),
-    }
-}
-
-fn show(value: &Value) -> String {
-    match value {
-        Value::Null => "empty".into(),
-        Value::Bool(b) => format!("`{b}`"),
-        Value::Number(n) => format!("`{n}`"),
-        Value::String(s) => format!("`{s}`"),
-        Value::Sequence(_) => "a list".into(),
-        Value::Mapping(_) => "a mapping".into(),
-        Value::Tagged(_) => "a tagged value".into(),
     }
 }
 

@@ -11,6 +11,7 @@
 //! interpreters (one file per layer) are shared by later commands (`explain`).
 
 mod compare;
+mod crd_value;
 pub mod declared;
 pub mod http_match;
 pub mod istio;

@@ -671,8 +671,8 @@ mod tests {
 
     use super::*;
     use crate::backends::traefik::emit;
-    use crate::ir::sample::{shop, API};
-    use crate::ir::{IngressKind, MeshKind, PathMatch, Policy, Port, Protocol};
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind, Policy};
     use crate::verify::manifests::parse_documents;
 
     const OUTSIDE: &str = "198.18.0.1";
@@ -859,17 +859,7 @@ mod tests {
     /// The sample plus `api:grpc` on `api.example.com` (exact + prefix paths, two client
     /// ranges, external auth, no TLS).
     fn policy_with_api() -> Policy {
-        let mut policy = shop(IngressKind::Traefik, MeshKind::Istio);
-        let mut api = policy.exposures[0].clone();
-        api.segment = API;
-        api.port = Port { name: "grpc".into(), number: 9000, protocol: Protocol::Grpc };
-        api.host = "api.example.com".into();
-        api.paths = vec![PathMatch::Exact("/healthz".into()), PathMatch::Prefix("/x".into())];
-        api.tls_secret = None;
-        api.sources = vec!["198.51.100.0/24".into(), "10.0.0.0/8".into()];
-        api.auth_url = Some("https://auth.example.com/verify".into());
-        policy.exposures.push(api);
-        policy
+        crate::ir::sample::with_api_exposure(shop(IngressKind::Traefik, MeshKind::Istio))
     }
 
     fn from_segc(policy: &Policy) -> (TraefikRoutes, Vec<Problem>) {
