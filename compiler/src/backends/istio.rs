@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 
-use super::{metadata, object_name, Backend, Object};
+use super::{metadata, object_name, unique_name, Backend, Object};
 use crate::ir::{Destination, HttpRule, PathMatch, Policy, Port, Protocol, Segment, SegmentId, L7};
 
 const API_VERSION: &str = "security.istio.io/v1";
@@ -176,18 +176,6 @@ fn allow_policy(segment: &Segment, name: String, rules: Vec<Rule>) -> Authorizat
             rules,
         },
     }
-}
-
-/// `base`, or `base-2`, `base-3`, ... if another object of the kind took it.
-fn unique_name(taken: &mut BTreeSet<String>, base: String) -> String {
-    let mut name = base.clone();
-    let mut n = 2usize;
-    while taken.contains(&name) {
-        name = object_name(&[&base, &n.to_string()]);
-        n += 1;
-    }
-    taken.insert(name.clone());
-    name
 }
 
 /// Edges and exposures grouped by destination segment, built once so that emitting is

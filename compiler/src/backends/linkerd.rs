@@ -37,7 +37,7 @@ use k8s_openapi::api::core::v1::Namespace;
 
 use self::crd::*;
 use self::routes::{Atom, Caller};
-use super::{metadata, object_name, Backend, Object};
+use super::{metadata, object_name, unique_name, Backend, Object};
 use crate::ir::{Destination, PathMatch, Policy, Port, Protocol, Segment, SegmentId, L7};
 
 /// The namespace annotation Linkerd's injector copies onto each pod it injects.
@@ -169,15 +169,7 @@ struct Names(BTreeMap<&'static str, BTreeSet<String>>);
 impl Names {
     /// `base`, or `base-2`, `base-3`, ... when an object of the kind already has it.
     fn claim(&mut self, kind: &'static str, base: String) -> String {
-        let taken = self.0.entry(kind).or_default();
-        let mut name = base.clone();
-        let mut n = 2usize;
-        while taken.contains(&name) {
-            name = object_name(&[&base, &n.to_string()]);
-            n += 1;
-        }
-        taken.insert(name.clone());
-        name
+        unique_name(self.0.entry(kind).or_default(), base)
     }
 }
 

@@ -24,7 +24,7 @@ pub mod netpol;
 pub mod nginx;
 pub mod traefik;
 
-pub use names::object_name;
+pub use names::{object_name, unique_name};
 
 /// The label every emitted object carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "segc");

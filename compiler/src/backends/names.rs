@@ -49,9 +49,30 @@ pub fn object_name(parts: &[&str]) -> String {
     }
 }
 
+/// `base`, or `base-2`, `base-3`, ... if another object of the same kind in the same
+/// namespace already took it; the chosen name is recorded in `taken`.
+pub fn unique_name(taken: &mut std::collections::BTreeSet<String>, base: String) -> String {
+    let mut name = base.clone();
+    let mut n = 2usize;
+    while taken.contains(&name) {
+        name = object_name(&[&base, &n.to_string()]);
+        n += 1;
+    }
+    taken.insert(name.clone());
+    name
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn taken_names_get_a_number() {
+        let mut taken = std::collections::BTreeSet::new();
+        assert_eq!(unique_name(&mut taken, "web".into()), "web");
+        assert_eq!(unique_name(&mut taken, "web".into()), "web-2");
+        assert_eq!(unique_name(&mut taken, "web".into()), "web-3");
+    }
 
     #[test]
     fn short_names_read_as_written() {
