@@ -16,6 +16,8 @@ pub mod cli;
 pub mod diag;
 pub mod driver;
 pub mod emit;
+pub mod explain;
+pub mod graph;
 pub mod ir;
 pub mod resolve;
 pub mod syntax;
