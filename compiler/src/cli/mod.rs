@@ -8,7 +8,9 @@
 
 mod build;
 mod check;
+mod explain;
 mod fmt;
+mod graph;
 mod verify;
 
 use std::io::IsTerminal;
@@ -46,6 +48,10 @@ pub enum Command {
     Build(BuildArgs),
     /// Prove that the manifests in a directory allow exactly what the policy declares.
     Verify(VerifyArgs),
+    /// Explain why one connection is allowed or denied, in the policy and in every layer.
+    Explain(ExplainArgs),
+    /// Draw the policy as a graph (Mermaid or Graphviz dot).
+    Graph(GraphArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +110,40 @@ pub struct VerifyArgs {
     pub target: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The root `.seg` file.
+    pub file: PathBuf,
+    /// The source segment, as the policy names it (`web`, `std.prometheus`).
+    pub source: String,
+    /// The destination segment or external, optionally with a port name or number
+    /// (`api:http`, `db:5432`); without a port, every port of the destination.
+    #[arg(value_name = "DESTINATION[:PORT]")]
+    pub destination: String,
+    /// The target whose layers to ask (required when the policy declares several).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Ask about an HTTP request with this path (method `GET` unless given).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Ask about an HTTP request with this method (path `/` unless given).
+    #[arg(long)]
+    pub method: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// The root `.seg` file.
+    pub file: PathBuf,
+    /// Draw the lowered policy of this target (merged edges, the ingress controller);
+    /// without it, the policy as declared.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// The output format.
+    #[arg(long, value_enum)]
+    pub format: crate::graph::Format,
+}
+
 /// How a run ended, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -133,6 +173,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Fmt(args) => fmt::run(&args, color),
         Command::Build(args) => build::run(&args, color),
         Command::Verify(args) => verify::run(&args, color),
+        Command::Explain(args) => explain::run(&args, color),
+        Command::Graph(args) => graph::run(&args, color),
     }
 }
 
