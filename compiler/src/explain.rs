@@ -122,7 +122,7 @@ pub struct LayerVerdict {
     pub allowed: bool,
     /// The objects that let it through, or the ones whose rules deny it.
     pub because: Vec<ObjectRef>,
-    /// When denied and no object names it: the object that denies by default, if any.
+    /// When denied: the object that denies by default, if any.
     pub default_deny: Option<ObjectRef>,
     /// The layer does not govern the connection (e.g. a mesh, into an unmeshed pod).
     pub not_governed: bool,
@@ -236,12 +236,7 @@ pub fn explain(compiled: &Compiled, policy: &Policy, query: &Query) -> Result<Ex
         let verdicts = layers.decide(&world, &connection, request.as_ref(), &objects);
         out.push(PortExplanation { port: port.clone(), policy: verdict, layers: verdicts });
     }
-    Ok(Explanation {
-        source: query.source.clone(),
-        destination: query.destination.clone(),
-        request,
-        ports: out,
-    })
+    Ok(Explanation { source: query.source.clone(), destination: query.destination.clone(), request, ports: out })
 }
 
 /// A segment or external of the lowered policy by the name the policy uses.
@@ -252,8 +247,12 @@ fn find(policy: &Policy, name: &str) -> Result<Endpoint, QueryError> {
     if let Some(i) = policy.externals.iter().position(|e| e.name == name) {
         return Ok(Endpoint::External(crate::ir::ExternalId(i)));
     }
-    let candidates = policy.segments.iter().map(|s| s.name.as_str()).chain(policy.externals.iter().map(|e| e.name.as_str()));
-    Err(QueryError::UnknownName { name: name.to_string(), suggestion: did_you_mean(name, candidates).map(str::to_string) })
+    let candidates =
+        policy.segments.iter().map(|s| s.name.as_str()).chain(policy.externals.iter().map(|e| e.name.as_str()));
+    Err(QueryError::UnknownName {
+        name: name.to_string(),
+        suggestion: did_you_mean(name, candidates).map(str::to_string),
+    })
 }
 
 fn model_segment(model: &Model, name: &str) -> Option<SegIdx> {
@@ -303,7 +302,10 @@ fn rejections(model: &Model, source: SegIdx, destination: Dest) -> Vec<SourceRea
     };
     for f in &names.forbids {
         if covers(&f.source, Named::Segment(source), source_level) && covers(&f.destination, dest_named, dest_level) {
-            out.push(SourceReason { span: f.span, note: "forbids this pair, so an allow here would be rejected".into() });
+            out.push(SourceReason {
+                span: f.span,
+                note: "forbids this pair, so an allow here would be rejected".into(),
+            });
         }
     }
     out.sort_by_key(|r| (r.span.file, r.span.range().start));
@@ -374,13 +376,17 @@ impl Layers {
             };
             let dest_ns = world.pod(&connection.destination).map(|p| p.namespace.to_string());
             let default_deny = match mesh.name() {
-                "Istio" => default_deny(objects, "AuthorizationPolicy", dest_ns.as_deref(), |o| o.name == "allow-nothing"),
+                "Istio" => {
+                    default_deny(objects, "AuthorizationPolicy", dest_ns.as_deref(), |o| o.name == "allow-nothing")
+                }
                 // A Linkerd Server admits nothing without an AuthorizationPolicy.
                 _ => default_deny(objects, "Server", dest_ns.as_deref(), |o| {
                     let port = &o.body["spec"]["port"];
                     port.as_u64() == Some(u64::from(connection.port.number))
                         || world.pod(&connection.destination).is_some_and(|pod| {
-                            pod.named_ports.iter().any(|(n, num, _)| *num == connection.port.number && port.as_str() == Some(n))
+                            pod.named_ports
+                                .iter()
+                                .any(|(n, num, _)| *num == connection.port.number && port.as_str() == Some(n))
                         })
                 }),
             };
@@ -391,7 +397,7 @@ impl Layers {
 }
 
 fn verdict(layer: String, decision: Decision, default_deny: Option<ObjectRef>, not_governed: bool) -> LayerVerdict {
-    let default_deny = if decision.allowed || !decision.because.is_empty() { None } else { default_deny };
+    let default_deny = if decision.allowed { None } else { default_deny };
     LayerVerdict { layer, allowed: decision.allowed, because: decision.because, default_deny, not_governed }
 }
 
@@ -457,7 +463,7 @@ mod tests {
         assert!(reasons[1].note.contains("forbids"));
         let ingress = &port.layers[1];
         assert!(!ingress.allowed);
-        assert!(ingress.because.is_empty() || ingress.default_deny.is_none());
+        assert_eq!(ingress.default_deny.as_ref().map(|d| d.name.as_str()), Some("default-deny"));
         assert!(port.layers.iter().any(|l| !l.allowed));
     }
 
@@ -493,7 +499,9 @@ mod tests {
             run(SHOP, q("web", "stirpe", None)),
             Err(QueryError::UnknownName { name: "stirpe".into(), suggestion: Some("stripe".into()) })
         );
-        assert!(matches!(run(SHOP, q("web", "api", Some("htp"))), Err(QueryError::UnknownPort { suggestion: Some(s), .. }) if s == "http"));
+        assert!(
+            matches!(run(SHOP, q("web", "api", Some("htp"))), Err(QueryError::UnknownPort { suggestion: Some(s), .. }) if s == "http")
+        );
         assert!(matches!(run(SHOP, q("stripe", "api", None)), Err(QueryError::SourceNotSegment { .. })));
     }
 }

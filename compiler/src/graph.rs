@@ -139,9 +139,8 @@ pub fn from_policy(model: &Model, policy: &Policy) -> Graph {
         .enumerate()
         .map(|(i, s)| (i, s.name.as_str(), s.namespace.as_str(), level_of(&s.trust)))
         .collect();
-    let external_level = |name: &str| {
-        model.externals.iter().find(|e| e.name == name).and_then(|e| e.trust).map(|l| l.0).or(Some(0))
-    };
+    let external_level =
+        |name: &str| model.externals.iter().find(|e| e.name == name).and_then(|e| e.trust).map(|l| l.0).or(Some(0));
     let externals: Vec<(usize, &str, Option<usize>)> =
         policy.externals.iter().enumerate().map(|(i, e)| (i, e.name.as_str(), external_level(&e.name))).collect();
     let (namespaces, externals, seg_id, ext_id) = nodes(&segments, &externals);
@@ -181,13 +180,7 @@ pub fn from_policy(model: &Model, policy: &Policy) -> Graph {
     }
     arrows.sort();
     arrows.dedup();
-    Graph {
-        levels,
-        namespaces,
-        externals,
-        internet: format!("internet via {}", policy.controller().name),
-        arrows,
-    }
+    Graph { levels, namespaces, externals, internet: format!("internet via {}", policy.controller().name), arrows }
 }
 
 type Nodes = (BTreeMap<String, Vec<Node>>, Vec<Node>, BTreeMap<usize, String>, BTreeMap<usize, String>);
@@ -379,7 +372,8 @@ mod tests {
 
     #[test]
     fn declaration_order_does_not_change_the_output() {
-        let reordered = SHOP.replace("allow api -> db:pg\n", "").replace("expose web:http", "allow api -> db:pg\nexpose web:http");
+        let reordered =
+            SHOP.replace("allow api -> db:pg\n", "").replace("expose web:http", "allow api -> db:pg\nexpose web:http");
         for format in [Format::Mermaid, Format::Dot] {
             assert_eq!(render(&model_graph(SHOP), format), render(&model_graph(&reordered), format));
         }

@@ -27,13 +27,8 @@ pub fn run(args: &ExplainArgs, color: ColorChoice) -> ExitStatus {
         Some((d, p)) => (d.to_string(), Some(p.to_string())),
         None => (args.destination.clone(), None),
     };
-    let query = Query {
-        source: args.source.clone(),
-        destination,
-        port,
-        path: args.path.clone(),
-        method: args.method.clone(),
-    };
+    let query =
+        Query { source: args.source.clone(), destination, port, path: args.path.clone(), method: args.method.clone() };
     match explain::explain(&compiled, &policy, &query) {
         Ok(explanation) => {
             print!("{}", render(&compiled.sources, &explanation));
@@ -110,18 +105,22 @@ fn layer_line(layer: &LayerVerdict) -> String {
         } else {
             out.push_str(&format!("  {}: allowed by\n", layer.layer));
         }
-    } else if layer.because.is_empty() {
+    } else {
+        // The interpreters name the objects that apply to the denied side; none of
+        // their rules admits the connection, so what blocks it is the default deny.
         let deny = layer.default_deny.as_ref().map_or_else(|| "none emitted".to_string(), |d| d.to_string());
         out.push_str(&format!(
             "  {}: denied: no {} object admits it (default deny: {deny})\n",
             layer.layer,
             layer.layer.split(' ').next().unwrap_or_default()
         ));
-    } else {
-        out.push_str(&format!("  {}: denied by\n", layer.layer));
+        if !layer.because.is_empty() {
+            out.push_str("    objects that apply:\n");
+        }
     }
+    let indent = if layer.allowed { "    " } else { "      " };
     for object in &layer.because {
-        out.push_str(&format!("    {object}\n"));
+        out.push_str(&format!("{indent}{object}\n"));
     }
     out
 }
