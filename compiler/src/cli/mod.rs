@@ -8,7 +8,9 @@
 
 mod build;
 mod check;
+mod completions;
 mod fmt;
+mod man;
 mod verify;
 
 use std::io::IsTerminal;
@@ -46,6 +48,10 @@ pub enum Command {
     Build(BuildArgs),
     /// Prove that the manifests in a directory allow exactly what the policy declares.
     Verify(VerifyArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of segc or of one command to standard output.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +110,21 @@ pub struct VerifyArgs {
     pub target: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (`check`, `build`, ...); without it, the page of
+    /// segc itself, which lists every command.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
 /// How a run ended, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -133,6 +154,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Fmt(args) => fmt::run(&args, color),
         Command::Build(args) => build::run(&args, color),
         Command::Verify(args) => verify::run(&args, color),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }
 }
 
