@@ -106,3 +106,43 @@ fn output_is_deterministic() {
         assert_eq!(segc(args).stdout, segc(args).stdout, "{args:?}");
     }
 }
+
+/// docs/ci.md shows the workflow; docs/examples/segc.yml is the same file, so it can be
+/// copied as is and checked here as YAML.
+#[test]
+fn ci_workflow_in_the_docs_is_the_example_file_and_parses() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let doc = std::fs::read_to_string(root.join("docs/ci.md")).unwrap();
+    let file = std::fs::read_to_string(root.join("docs/examples/segc.yml")).unwrap();
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let end = start + doc[start..].find("```\n").expect("the block ends");
+    assert_eq!(&doc[start..end], file, "docs/ci.md and docs/examples/segc.yml differ");
+
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&file).expect("valid YAML");
+    let steps = workflow["jobs"]["segc"]["steps"].as_sequence().expect("steps");
+    let uses: Vec<&str> = steps.iter().filter_map(|s| s["uses"].as_str()).collect();
+    for action in ["dtolnay/rust-toolchain@stable", "github/codeql-action/upload-sarif@v3"] {
+        assert!(uses.contains(&action), "{action} missing");
+    }
+    let runs: String = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+    for command in ["segc check --deny-warnings", "segc build", "segc verify", "segc diff --git"] {
+        assert!(runs.contains(command), "{command} missing");
+    }
+}
+
+#[test]
+fn pre_commit_hooks_run_segc_on_seg_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join(".pre-commit-hooks.yaml")).unwrap();
+    let hooks: serde_yaml::Value = serde_yaml::from_str(&text).expect("valid YAML");
+    let hooks = hooks.as_sequence().expect("a list of hooks");
+    let ids: Vec<&str> = hooks.iter().filter_map(|h| h["id"].as_str()).collect();
+    assert_eq!(ids, ["segc-check", "segc-fmt"]);
+    for hook in hooks {
+        assert_eq!(hook["language"].as_str(), Some("rust"));
+        assert_eq!(hook["files"].as_str(), Some("\\.seg$"));
+        let entry = hook["entry"].as_str().expect("an entry");
+        let command = entry.strip_prefix("segc ").expect("runs segc");
+        assert!(commands().iter().any(|c| c == command), "`{command}` is not a segc command");
+    }
+}

@@ -35,8 +35,7 @@ mod tests {
 
     #[test]
     fn every_shell_completes_every_command() {
-        let commands: Vec<String> =
-            Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        let commands: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
         assert!(commands.contains(&"completions".to_string()));
         for shell in Shell::value_variants() {
             let text = String::from_utf8(script(*shell)).expect("scripts are UTF-8");
