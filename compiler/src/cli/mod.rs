@@ -8,9 +8,11 @@
 
 mod build;
 mod check;
+mod completions;
 mod explain;
 mod fmt;
 mod graph;
+mod man;
 mod verify;
 
 use std::io::IsTerminal;
@@ -52,6 +54,10 @@ pub enum Command {
     Explain(ExplainArgs),
     /// Draw the policy as a graph (Mermaid or Graphviz dot).
     Graph(GraphArgs),
+    /// Print a shell completion script to standard output.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) of segc or of one command to standard output.
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -144,6 +150,21 @@ pub struct GraphArgs {
     pub format: crate::graph::Format,
 }
 
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The command whose page to print (`check`, `build`, ...); without it, the page of
+    /// segc itself, which lists every command.
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
 /// How a run ended, as an exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -175,6 +196,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Verify(args) => verify::run(&args, color),
         Command::Explain(args) => explain::run(&args, color),
         Command::Graph(args) => graph::run(&args, color),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man(args) => man::run(&args),
     }
 }
 
