@@ -8,6 +8,7 @@
 
 mod build;
 mod check;
+mod diff;
 mod fmt;
 mod verify;
 
@@ -46,6 +47,8 @@ pub enum Command {
     Build(BuildArgs),
     /// Prove that the manifests in a directory allow exactly what the policy declares.
     Verify(VerifyArgs),
+    /// Compare two policies (or a policy with its git history) and flag what widens access.
+    Diff(diff::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Fmt(args) => fmt::run(&args, color),
         Command::Build(args) => build::run(&args, color),
         Command::Verify(args) => verify::run(&args, color),
+        Command::Diff(args) => diff::run(&args, cli.color, color),
     }
 }
 
