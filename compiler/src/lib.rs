@@ -14,6 +14,7 @@ pub mod backends;
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod diff;
 pub mod driver;
 pub mod emit;
 pub mod explain;

@@ -320,3 +320,6 @@ fn every_parseable_seg_file_is_canonical() {
 }
 #[path = "golden/explain_graph.rs"]
 mod explain_graph;
+
+#[path = "golden/diff.rs"]
+mod diff;

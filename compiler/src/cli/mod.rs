@@ -9,6 +9,7 @@
 mod build;
 mod check;
 mod completions;
+mod diff;
 mod explain;
 mod fmt;
 mod graph;
@@ -58,6 +59,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the manual page (roff) of segc or of one command to standard output.
     Man(ManArgs),
+    /// Compare two policies (or a policy with its git history) and flag what widens access.
+    Diff(diff::DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -198,6 +201,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Graph(args) => graph::run(&args, color),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => man::run(&args),
+        Command::Diff(args) => diff::run(&args, cli.color, color),
     }
 }
 
