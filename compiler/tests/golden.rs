@@ -318,3 +318,5 @@ fn every_parseable_seg_file_is_canonical() {
     assert!(formatted > 40, "too few files were formatted ({formatted})");
     assert!(unformatted.is_empty(), "not in canonical form (run `segc fmt` on them):\n{}", unformatted.join("\n"));
 }
+#[path = "golden/formats.rs"]
+mod formats;

@@ -289,11 +289,7 @@ pub fn to_sarif_all(batches: &[Batch<'_>], tool_version: &str) -> String {
             default_configuration: Configuration { level: sarif_level(code.severity()) },
         })
         .collect();
-    let driver = Driver {
-        name: "segc",
-        version: tool_version,
-        rules,
-    };
+    let driver = Driver { name: "segc", version: tool_version, rules };
     finish(&SarifLog {
         schema: SARIF_SCHEMA,
         version: "2.1.0",
@@ -349,9 +345,10 @@ fn artifact(sources: &SourceMap, span: Span) -> ArtifactLocation {
             ArtifactLocation { uri: format!("{}.seg", encode_path(module)), uri_base_id: Some(STDLIB_URI_BASE) }
         }
         Origin::User(_) => ArtifactLocation { uri: path_uri(&file.name), uri_base_id: None },
-        Origin::Stdin => {
-            ArtifactLocation { uri: encode_path(file.name.trim_start_matches('<').trim_end_matches('>')), uri_base_id: None }
-        }
+        Origin::Stdin => ArtifactLocation {
+            uri: encode_path(file.name.trim_start_matches('<').trim_end_matches('>')),
+            uri_base_id: None,
+        },
     }
 }
 
