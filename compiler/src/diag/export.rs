@@ -456,7 +456,7 @@ mod tests {
         let mut sources = SourceMap::new();
         let id = sources.add("a.seg", Origin::User("a.seg".into()), "ééx".to_string());
         let d = Diagnostic::new(Code::E0103, "m", Label::new(Span::new(id, 4..5), "x"));
-        let doc = parse(&to_json(&sources, &[d.clone()]));
+        let doc = parse(&to_json(&sources, std::slice::from_ref(&d)));
         assert_eq!(doc["diagnostics"][0]["start"]["column"], 3);
         let sarif = parse(&to_sarif(&sources, &[d], "1.0.0"));
         assert_eq!(sarif["runs"][0]["columnKind"], "unicodeCodePoints");
