@@ -323,3 +323,5 @@ mod explain_graph;
 
 #[path = "golden/diff.rs"]
 mod diff;
+#[path = "golden/formats.rs"]
+mod formats;

@@ -16,12 +16,12 @@ mod graph;
 mod man;
 mod verify;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::diag::{self, ColorChoice, Diagnostic, SourceMap};
+use crate::diag::{self, export, ColorChoice, Diagnostic, SourceMap};
 
 /// segc: one `.seg` policy to consistent ingress, NetworkPolicy and mesh policy.
 #[derive(Debug, Parser)]
@@ -71,6 +71,9 @@ pub struct CheckArgs {
     /// Fail (exit 1) on warnings too.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// How to report diagnostics: text on stderr, or a JSON or SARIF document on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +120,21 @@ pub struct VerifyArgs {
     /// The target the manifests are for (required when the policy declares several).
     #[arg(long)]
     pub target: Option<String>,
+    /// How to report diagnostics: text on stderr, or a JSON or SARIF document on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// How `check` and `verify` report diagnostics (docs/diagnostics.md, "Machine-readable
+/// output").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Rendered for people, on stderr.
+    Text,
+    /// segc's JSON document (schema version 1), on stdout.
+    Json,
+    /// A SARIF 2.1.0 log, on stdout.
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +246,22 @@ fn report(sources: &SourceMap, diagnostics: &[Diagnostic], color: ColorChoice, w
     let errors = diagnostics.iter().filter(|d| d.is_error()).count();
     let warnings = diagnostics.len() - errors;
     eprintln!("{what}: {}, {}", plural(errors, "error"), plural(warnings, "warning"));
+}
+
+/// Prints the diagnostics of every batch as one document on stdout, for `--format json`
+/// or `sarif` (nothing for `text`, which [`report`] prints as it goes). A failed write
+/// (a closed pipe) is an I/O error.
+fn print_document(format: Format, batches: &[export::Batch<'_>]) -> ExitStatus {
+    let document = match format {
+        Format::Text => return ExitStatus::Success,
+        Format::Json => export::to_json_all(batches),
+        Format::Sarif => export::to_sarif_all(batches, env!("CARGO_PKG_VERSION")),
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(document.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitStatus::Success,
+        Err(e) => usage_error(format_args!("cannot write to standard output: {e}")),
+    }
 }
 
 fn plural(n: usize, word: &str) -> String {

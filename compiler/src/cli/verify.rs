@@ -1,7 +1,11 @@
-//! `segc verify FILE [--target NAME] DIR`
+//! `segc verify FILE [--target NAME] [--format text|json|sarif] DIR`
+//!
+//! Whatever stage produced the diagnostics (the policy's own errors, lowering, or the
+//! comparison with the manifests), they are reported in the chosen format.
 
-use super::{report, usage_error, ExitStatus, VerifyArgs};
-use crate::diag::ColorChoice;
+use super::{print_document, report, usage_error, ExitStatus, Format, VerifyArgs};
+use crate::diag::export::Batch;
+use crate::diag::{ColorChoice, Diagnostic, SourceMap};
 use crate::driver::{self, LowerError};
 use crate::verify;
 
@@ -17,14 +21,14 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
         Err(e) => return usage_error(format_args!("cannot read {name}: {e}")),
     };
     if compiled.has_errors() {
-        report(&compiled.sources, &compiled.diagnostics, color, &name);
-        return ExitStatus::Failure;
+        let written = output(args.format, &compiled.sources, &compiled.diagnostics, color, &name);
+        return ExitStatus::Failure.worst(written);
     }
     let policy = match driver::lower(&compiled, args.target.as_deref()) {
         Ok(policy) => policy,
         Err(LowerError::Diagnostics(diagnostics)) => {
-            report(&compiled.sources, &diagnostics, color, &name);
-            return ExitStatus::Failure;
+            let written = output(args.format, &compiled.sources, &diagnostics, color, &name);
+            return ExitStatus::Failure.worst(written);
         }
         Err(e @ LowerError::NoTarget) => {
             eprintln!("error: {name}: {e}");
@@ -39,10 +43,23 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
     let mut sources = compiled.sources.clone();
     let diagnostics = verify::verify_manifests(&mut sources, &args.dir, &policy, &manifests);
     let what = format!("{} against {name} (target `{}`)", args.dir.display(), policy.target.name);
-    report(&sources, &diagnostics, color, &what);
-    if diagnostics.iter().any(|d| d.is_error()) {
-        ExitStatus::Failure
-    } else {
+    let written = output(args.format, &sources, &diagnostics, color, &what);
+    let found = if diagnostics.iter().any(|d| d.is_error()) { ExitStatus::Failure } else { ExitStatus::Success };
+    found.worst(written)
+}
+
+/// Text on stderr, or one JSON/SARIF document on stdout.
+fn output(
+    format: Format,
+    sources: &SourceMap,
+    diagnostics: &[Diagnostic],
+    color: ColorChoice,
+    what: &str,
+) -> ExitStatus {
+    if format == Format::Text {
+        report(sources, diagnostics, color, what);
         ExitStatus::Success
+    } else {
+        print_document(format, &[Batch { sources, diagnostics }])
     }
 }

@@ -2,11 +2,12 @@
 //!
 //! Takes: spans into the [`SourceMap`] and messages from the phases.
 //! Gives: [`Diagnostic`] values, their stable [`Code`]s, and terminal rendering via
-//! codespan-reporting.
+//! codespan-reporting, and JSON/SARIF documents ([`export`]).
 //! Must not: decide exit codes or print on its own (that is `cli`'s job), or know
 //! anything about the phases that produce diagnostics.
 
 mod code;
+pub mod export;
 mod render;
 mod source;
 mod suggest;
