@@ -1,34 +1,19 @@
 //! `segc build FILE [--target NAME] (-o DIR [--check] | --stdout)`
 
-use super::{report, usage_error, BuildArgs, ExitStatus};
+use super::{compile_policy, lower_policy, usage_error, BuildArgs, ExitStatus};
 use crate::backends;
 use crate::diag::ColorChoice;
-use crate::driver::{self, LowerError};
 use crate::emit;
 
 pub fn run(args: &BuildArgs, color: ColorChoice) -> ExitStatus {
     let name = args.file.display().to_string();
-    let compiled = match driver::compile(&args.file) {
+    let compiled = match compile_policy(&args.file, color) {
         Ok(compiled) => compiled,
-        Err(e) => return usage_error(format_args!("cannot read {name}: {e}")),
+        Err(status) => return status,
     };
-    report(&compiled.sources, &compiled.diagnostics, color, &name);
-    if compiled.has_errors() {
-        return ExitStatus::Failure;
-    }
-    let policy = match driver::lower(&compiled, args.target.as_deref()) {
+    let policy = match lower_policy(&compiled, args.target.as_deref(), color, &name) {
         Ok(policy) => policy,
-        Err(LowerError::NoTarget) => {
-            eprintln!("error: {name}: {}", LowerError::NoTarget);
-            return ExitStatus::Failure;
-        }
-        Err(e @ (LowerError::TargetRequired { .. } | LowerError::UnknownTarget { .. })) => {
-            return usage_error(format_args!("{name}: {e}"));
-        }
-        Err(LowerError::Diagnostics(diagnostics)) => {
-            report(&compiled.sources, &diagnostics, color, &name);
-            return ExitStatus::Failure;
-        }
+        Err(status) => return status,
     };
     let objects = backends::emit_all(&policy);
     let source_name = file_name(&args.file);

@@ -1,27 +1,18 @@
 //! `segc explain FILE SRC DST[:PORT] [--target NAME] [--path P] [--method M]`
 
-use super::{report, usage_error, ExitStatus, ExplainArgs};
+use super::{compile_policy, lower_policy, usage_error, ExitStatus, ExplainArgs};
 use crate::diag::{ColorChoice, SourceMap, Span};
-use crate::driver::{self, LowerError};
 use crate::explain::{self, Explanation, LayerVerdict, PolicyVerdict, Query, SourceReason};
 
 pub fn run(args: &ExplainArgs, color: ColorChoice) -> ExitStatus {
     let name = args.file.display().to_string();
-    let compiled = match driver::compile(&args.file) {
+    let compiled = match compile_policy(&args.file, color) {
         Ok(compiled) => compiled,
-        Err(e) => return usage_error(format_args!("cannot read {name}: {e}")),
+        Err(status) => return status,
     };
-    if compiled.has_errors() {
-        report(&compiled.sources, &compiled.diagnostics, color, &name);
-        return ExitStatus::Failure;
-    }
-    let policy = match driver::lower(&compiled, args.target.as_deref()) {
+    let policy = match lower_policy(&compiled, args.target.as_deref(), color, &name) {
         Ok(policy) => policy,
-        Err(LowerError::Diagnostics(diagnostics)) => {
-            report(&compiled.sources, &diagnostics, color, &name);
-            return ExitStatus::Failure;
-        }
-        Err(e) => return usage_error(format_args!("{name}: {e}")),
+        Err(status) => return status,
     };
     let (destination, port) = match args.destination.rsplit_once(':') {
         Some((d, p)) => (d.to_string(), Some(p.to_string())),

@@ -272,6 +272,44 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
+/// Compiles a root file and prints its diagnostics (warnings included, on stderr).
+/// `Err` holds the exit status when the run cannot go on: the file cannot be read (2)
+/// or has errors (1).
+fn compile_policy(file: &std::path::Path, color: ColorChoice) -> Result<crate::driver::Compiled, ExitStatus> {
+    let name = file.display().to_string();
+    let compiled = crate::driver::compile(file).map_err(|e| usage_error(format_args!("cannot read {name}: {e}")))?;
+    report(&compiled.sources, &compiled.diagnostics, color, &name);
+    if compiled.has_errors() {
+        return Err(ExitStatus::Failure);
+    }
+    Ok(compiled)
+}
+
+/// Lowers a compiled policy for a target, the same way for every command: a policy
+/// without a target, or with errors only a target reveals, fails (1); a target that
+/// was not named when several exist, or does not exist, is a usage error (2).
+fn lower_policy(
+    compiled: &crate::driver::Compiled,
+    target: Option<&str>,
+    color: ColorChoice,
+    name: &str,
+) -> Result<crate::ir::Policy, ExitStatus> {
+    use crate::driver::LowerError;
+    crate::driver::lower(compiled, target).map_err(|e| match e {
+        LowerError::NoTarget => {
+            eprintln!("error: {name}: {e}");
+            ExitStatus::Failure
+        }
+        LowerError::Diagnostics(diagnostics) => {
+            report(&compiled.sources, &diagnostics, color, name);
+            ExitStatus::Failure
+        }
+        LowerError::TargetRequired { .. } | LowerError::UnknownTarget { .. } => {
+            usage_error(format_args!("{name}: {e}"))
+        }
+    })
+}
+
 /// An error that is not about the policy (a file that cannot be read, a bad argument).
 fn usage_error(message: impl std::fmt::Display) -> ExitStatus {
     eprintln!("error: {message}");
