@@ -19,6 +19,8 @@ pub mod linkerd;
 pub mod manifests;
 pub mod netpol;
 pub mod nginx;
+#[cfg(test)]
+mod test_support;
 pub mod traefik;
 pub mod world;
 

@@ -3,8 +3,9 @@ use std::path::Path;
 use super::*;
 use crate::backends;
 use crate::ir::sample::{self, shop};
-use crate::ir::{Destination, IngressKind, MeshKind, Policy, SegmentId};
+use crate::ir::{Destination, IngressKind, MeshKind, Policy};
 use crate::verify::manifests::parse_documents;
+use crate::verify::test_support::{self, conn, req, seg};
 
 fn load_with(yaml: &str, trust_domain: &str) -> (IstioPolicies, Vec<Problem>) {
     let manifests = parse_documents(Path::new("t.yaml"), yaml).expect("test yaml");
@@ -25,18 +26,6 @@ fn policy() -> Policy {
     shop(IngressKind::Nginx, MeshKind::Istio)
 }
 
-fn seg(id: SegmentId) -> Endpoint {
-    Endpoint::Segment(id)
-}
-
-fn conn(source: Endpoint, destination: Endpoint, port: u16) -> Connection {
-    Connection { source, destination, port: L4Port { number: port, transport: "TCP" } }
-}
-
-fn req(method: &str, path: &str) -> Request {
-    Request { method: method.into(), path: path.into() }
-}
-
 /// Whether `source` may reach `destination:port`, with `request` if given.
 fn allowed(
     layer: &IstioPolicies,
@@ -45,9 +34,7 @@ fn allowed(
     port: u16,
     request: Option<Request>,
 ) -> bool {
-    let policy = policy();
-    let world = World::new(&policy);
-    layer.decide(&world, &conn(source, destination, port), request.as_ref()).allowed
+    test_support::allowed(layer, &policy(), source, destination, port, request)
 }
 
 const STRICT_SHOP: &str = "
