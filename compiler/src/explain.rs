@@ -315,17 +315,9 @@ fn rejections(model: &Model, source: SegIdx, destination: Dest) -> Vec<SourceRea
 /// The emitted objects as verify reads them back: serialised and parsed again, each
 /// named by the path `segc build` would write it to.
 pub fn to_manifests(objects: &[backends::Object]) -> Vec<Manifest> {
-    let mut out = Vec::new();
-    for object in objects {
-        let path = crate::emit::path_of(object);
-        let text = crate::emit::to_yaml(object);
-        // segc's own YAML always parses back; an object that does not is left out
-        // rather than failing the explanation (verify's tests guard the round trip).
-        if let Ok(found) = verify::manifests::parse_documents(&path, &text) {
-            out.extend(found);
-        }
-    }
-    out
+    // segc's own YAML always parses back; an object that does not is left out rather
+    // than failing the explanation (verify's tests guard the round trip).
+    objects.iter().filter_map(|o| verify::manifests::from_object(o).ok()).flatten().collect()
 }
 
 /// The connection-level interpreters of the target, built as verify builds them.

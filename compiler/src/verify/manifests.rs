@@ -156,6 +156,21 @@ pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Manifest>, serde_y
     Ok(out)
 }
 
+/// An emitted object as verify reads it back: serialised and parsed again, named by the
+/// path `segc build` would write it to.
+pub fn from_object(object: &crate::backends::Object) -> Result<Vec<Manifest>, serde_yaml::Error> {
+    parse_documents(&crate::emit::path_of(object), &crate::emit::to_yaml(object))
+}
+
+/// [`from_object`] for every object, failing on the first that does not read back.
+pub fn from_objects(objects: &[crate::backends::Object]) -> Result<Vec<Manifest>, serde_yaml::Error> {
+    let mut out = Vec::new();
+    for object in objects {
+        out.extend(from_object(object)?);
+    }
+    Ok(out)
+}
+
 fn manifest(file: &Path, document: usize, value: Value) -> Option<Manifest> {
     let kind = value["kind"].as_str()?.to_string();
     let api_version = value["apiVersion"].as_str().unwrap_or_default().to_string();

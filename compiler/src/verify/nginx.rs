@@ -910,11 +910,8 @@ mod tests {
     }
 
     fn from_segc(policy: &Policy) -> (NginxIngresses, Vec<Problem>) {
-        let text: String = emit(policy)
-            .iter()
-            .map(|o| format!("---\n{}", serde_yaml::to_string(&o.body).expect("serialises")))
-            .collect();
-        layer(&text)
+        let manifests = crate::verify::manifests::from_objects(&emit(policy)).expect("segc output reads back");
+        NginxIngresses::new(&manifests, "nginx")
     }
 
     #[test]

@@ -863,11 +863,8 @@ mod tests {
     }
 
     fn from_segc(policy: &Policy) -> (TraefikRoutes, Vec<Problem>) {
-        let text: String = emit(policy)
-            .iter()
-            .map(|o| format!("---\n{}", serde_yaml::to_string(&o.body).expect("serialises")))
-            .collect();
-        layer(&text)
+        let manifests = crate::verify::manifests::from_objects(&emit(policy)).expect("segc output reads back");
+        TraefikRoutes::new(&manifests)
     }
 
     #[test]

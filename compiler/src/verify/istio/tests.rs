@@ -4,7 +4,7 @@ use super::*;
 use crate::backends;
 use crate::ir::sample::{self, shop};
 use crate::ir::{Destination, IngressKind, MeshKind, Policy};
-use crate::verify::manifests::parse_documents;
+use crate::verify::manifests::{from_objects, parse_documents};
 use crate::verify::test_support::{self, conn, req, seg};
 
 fn load_with(yaml: &str, trust_domain: &str) -> (IstioPolicies, Vec<Problem>) {
@@ -432,9 +432,7 @@ fn duplicate_namespace_peer_authentications_are_reported() {
 // --- segc's own output, read back --------------------------------------------------
 
 fn emitted(policy: &Policy) -> IstioPolicies {
-    let text: Vec<String> =
-        backends::istio::emit(policy).iter().map(|o| serde_yaml::to_string(&o.body).expect("serialise")).collect();
-    let manifests = parse_documents(Path::new("istio.yaml"), &text.join("---\n")).expect("parse back");
+    let manifests = from_objects(&backends::istio::emit(policy)).expect("segc output reads back");
     let (layer, problems) = IstioPolicies::new(&manifests, &policy.target.trust_domain);
     assert!(problems.is_empty(), "{problems:?}");
     layer

@@ -4,7 +4,7 @@ use super::*;
 use crate::backends;
 use crate::ir::sample::{self, shop};
 use crate::ir::{Destination, IngressKind, MeshKind, PathMatch as IrPath, Policy};
-use crate::verify::manifests::parse_documents;
+use crate::verify::manifests::{from_objects, parse_documents};
 use crate::verify::test_support::{self, conn, req, seg};
 
 const SUFFIX: &str = "serviceaccount.identity.linkerd.cluster.local";
@@ -431,9 +431,7 @@ fn paths_lists_route_paths() {
 // --- segc's own output, read back --------------------------------------------------
 
 fn emitted(policy: &Policy) -> LinkerdPolicies {
-    let text: Vec<String> =
-        backends::linkerd::emit(policy).iter().map(|o| serde_yaml::to_string(&o.body).expect("serialise")).collect();
-    let manifests = parse_documents(Path::new("linkerd.yaml"), &text.join("---\n")).expect("parse back");
+    let manifests = from_objects(&backends::linkerd::emit(policy)).expect("segc output reads back");
     let (layer, problems) = LinkerdPolicies::new(&manifests, &policy.target.identity_suffix);
     assert!(problems.is_empty(), "{problems:?}");
     layer

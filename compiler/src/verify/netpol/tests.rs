@@ -3,7 +3,7 @@
 //! what the sample policy declares.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::*;
 use crate::ir::sample::{self, shop, API, BATCH, DB, DNS, INGRESS_NGINX, PROMETHEUS, STRIPE, WEB};
@@ -491,15 +491,7 @@ fn candidates_come_from_rules_and_include_addresses_outside_the_cluster() {
 
 /// segc's NetworkPolicy objects, written out and read back as any manifest would be.
 fn segc_manifests(policy: &Policy) -> Vec<Manifest> {
-    crate::backends::netpol::emit(policy)
-        .iter()
-        .flat_map(|object| {
-            let text = serde_yaml::to_string(&object.body).expect("objects serialise");
-            let file =
-                PathBuf::from(format!("netpol/{}/{}.yaml", object.namespace.as_deref().unwrap_or("_"), object.name));
-            parse_documents(&file, &text).expect("segc output parses")
-        })
-        .collect()
+    crate::verify::manifests::from_objects(&crate::backends::netpol::emit(policy)).expect("segc output reads back")
 }
 
 fn l4(port: &Port) -> L4Port {
@@ -628,7 +620,7 @@ fn segc_output_on_linkerd_decides_specific_connections() {
     let d = decide(&layer, &world, &seg(WEB), &seg(API), tcp(8080));
     assert!(d.allowed);
     assert_eq!(names(&d), ["api-ingress", "web-egress"]);
-    assert_eq!(d.because[0].file, Path::new("netpol/shop/api-ingress.yaml"));
+    assert_eq!(d.because[0].file, Path::new("netpol/shop/networkpolicy-api-ingress.yaml"));
     // Linkerd's proxy port between meshed pods, but not from the unmeshed `batch`.
     assert!(allows(&layer, &world, &seg(WEB), &seg(API), tcp(4143)));
     assert!(allows(&layer, &world, &seg(BATCH), &seg(API), tcp(9000)));
