@@ -2,7 +2,7 @@
 //! each reader names the field path and what it found when the shape is wrong, so a
 //! hand edit becomes a clear problem instead of a guess.
 
-use serde_yaml::{Mapping, Value};
+use crate::verify::value::{Mapping, Value};
 
 use super::Manifest;
 

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use serde_yaml::Value;
+use crate::verify::value::Value;
 
 use super::world::cidr_contains;
 use super::ServicePort;

@@ -26,7 +26,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use serde_yaml::{Mapping, Value};
+use crate::verify::value::{Mapping, Value};
 
 use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
 use super::world::cidr_contains;

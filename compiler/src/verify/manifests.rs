@@ -4,7 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde_yaml::Value;
+use crate::verify::value::Value;
 
 /// Where an object came from, for diagnostics: `netpol/shop/x.yaml#2 NetworkPolicy/web`.
 /// Decisions carry these by the thousand, so they share one allocation: clone is cheap,
@@ -140,11 +140,15 @@ pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Manifest>, serde_y
     let mut out = Vec::new();
     let mut index = 0;
     for document in serde_yaml::Deserializer::from_str(text) {
-        let value = Value::deserialize(document)?;
-        let items = if value["kind"].as_str() == Some("List") {
-            value["items"].as_sequence().cloned().unwrap_or_default()
-        } else {
-            vec![value]
+        let mut value = Value::deserialize(document)?;
+        let items = match &mut value {
+            Value::Mapping(list) if list.get("kind").and_then(Value::as_str) == Some("List") => {
+                match list.remove("items") {
+                    Some(Value::Sequence(items)) => items,
+                    _ => Vec::new(),
+                }
+            }
+            _ => vec![value],
         };
         for value in items {
             index += 1;

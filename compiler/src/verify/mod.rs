@@ -22,6 +22,7 @@ pub mod nginx;
 #[cfg(test)]
 mod test_support;
 pub mod traefik;
+pub mod value;
 pub mod world;
 
 use std::net::IpAddr;

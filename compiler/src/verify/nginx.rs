@@ -40,8 +40,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::verify::value::Value;
 use regex::Regex;
-use serde_yaml::Value;
 
 use super::http_match::{client_range, go_bool, in_ranges, optional_list, optional_str, service_port, WrongShape};
 use super::{HttpRequest, IngressLayer, Manifest, ObjectAt, ObjectRef, Problem, Routing, ServicePort};

@@ -35,8 +35,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::verify::value::Value;
 use regex::Regex;
-use serde_yaml::Value;
 
 use super::http_match::{client_range, in_ranges, optional_list, optional_str, service_port, WrongShape};
 use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};

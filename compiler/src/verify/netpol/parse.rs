@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use serde_yaml::{Mapping, Value};
+use crate::verify::value::{Mapping, Value};
 
 use crate::verify::world::cidr_contains;
 use crate::verify::{Manifest, ObjectRef};
