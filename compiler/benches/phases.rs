@@ -25,6 +25,10 @@ use segc::verify::{self, Manifest};
 #[path = "../examples/synth/policy.rs"]
 mod synth;
 
+// As in the binary (compiler/src/main.rs), so the figures are the CLI's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
