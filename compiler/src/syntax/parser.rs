@@ -8,8 +8,8 @@ use pest::Parser as _;
 use crate::diag::{did_you_mean, Code, Diagnostic, FileId, Label, SourceMap, Span};
 
 use super::ast::*;
-use super::lexical;
 use super::DECLARATION_KEYWORDS;
+use super::{direct, lexical};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "syntax/grammar.pest"]
@@ -18,27 +18,40 @@ struct SegParser;
 /// Parses one file of the source map. Always returns a tree: the declarations that
 /// parsed, plus a diagnostic for each stretch of text that did not.
 pub fn parse(sources: &SourceMap, file: FileId) -> (File, Vec<Diagnostic>) {
+    parse_with(sources, file, direct::declaration)
+}
+
+/// A parser that may decline any declaration (`None`), for which pest is then used.
+pub(super) type FastPath = fn(FileId, &str, usize) -> Option<(Item, usize)>;
+
+/// [`parse`] with `fast` tried first at every declaration; the tests compare the
+/// direct parser with one that always declines (pest alone).
+pub(super) fn parse_with(sources: &SourceMap, file: FileId, fast: FastPath) -> (File, Vec<Diagnostic>) {
     let text = sources.get(file).text.as_str();
     let lex = lexical::scan(file, text);
     let mut diagnostics = lex.diagnostics;
     let mut items = Vec::new();
     let mut pos = skip_trivia(text, 0);
     while pos < text.len() {
-        match SegParser::parse(Rule::item, &text[pos..]) {
-            Ok(mut pairs) => {
-                let Some(pair) = pairs.next() else { break };
-                let end = pos + pair.as_span().end();
-                let builder = Builder { file, base: pos };
-                if let Some(item) = pair.into_inner().next() {
-                    items.push(builder.item(item));
-                }
+        // Well-formed declarations take the direct parser; pest parses the rest again,
+        // to report and recover exactly as the grammar says.
+        let parsed = match fast(file, text, pos) {
+            Some((item, end)) => Ok((Some(item), end)),
+            None => pest_declaration(file, text, pos),
+        };
+        match parsed {
+            Ok((item, end)) => {
+                items.extend(item);
                 // An empty match cannot happen (every declaration starts with a
                 // keyword), but guarantee progress regardless.
                 pos = skip_trivia(text, end.max(pos + 1));
             }
             Err(error) => {
                 let at = pos + error_offset(&error);
-                let on_bad_line = lex.bad_lines.iter().any(|r| r.contains(&at) || r.end == at);
+                // The bad lines are sorted and disjoint: the first that does not end
+                // before `at` is the only one that can hold it.
+                let first = lex.bad_lines.partition_point(|r| r.end < at);
+                let on_bad_line = lex.bad_lines.get(first).is_some_and(|r| r.start <= at);
                 if !on_bad_line {
                     diagnostics.push(syntax_error(file, text, at, &error.variant));
                 }
@@ -48,6 +61,17 @@ pub fn parse(sources: &SourceMap, file: FileId) -> (File, Vec<Diagnostic>) {
     }
     let file_ast = File { id: file, items, comments: lex.comments };
     (file_ast, diagnostics)
+}
+
+/// The declaration at `pos` by the grammar: its item (`None` only if pest matched
+/// `item` without a declaration inside, which the grammar rules out) and where pest's
+/// match ends.
+fn pest_declaration(file: FileId, text: &str, pos: usize) -> Result<(Option<Item>, usize), pest::error::Error<Rule>> {
+    let mut pairs = SegParser::parse(Rule::item, &text[pos..])?;
+    let Some(pair) = pairs.next() else { return Ok((None, text.len())) };
+    let end = pos + pair.as_span().end();
+    let builder = Builder { file, base: pos };
+    Ok((pair.into_inner().next().map(|item| builder.item(item)), end))
 }
 
 /// Skips whitespace and comments.
@@ -480,7 +504,7 @@ fn property_keyword(rule: Rule) -> Keyword {
     }
 }
 
-fn unescape(raw: &str) -> String {
+pub(super) fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {
