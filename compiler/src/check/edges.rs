@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::diag::{Code, Diagnostic, Label, Span};
-use crate::resolve::{LevelId, Named, Names, SegIdx};
+use crate::resolve::{FxBuildHasher, LevelId, Named, Names, SegIdx};
 use crate::syntax::ast::{self, Keyword, Value};
 
 use super::decls::{check_path, cidrs, missing, once, unknown_port};
@@ -66,7 +66,8 @@ fn allows(model: &Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) -> Vec<
     let mut allows = Vec::with_capacity(names.allows.len());
     // Identical allows: (source, destination, port, sorted methods, sorted paths).
     type AllowKey = (SegIdx, Dest, usize, Vec<String>, Vec<String>);
-    let mut seen: HashMap<AllowKey, Span> = HashMap::with_capacity(names.allows.len());
+    let mut seen: HashMap<AllowKey, Span, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(names.allows.len(), FxBuildHasher);
     for a in &names.allows {
         let source = match names.lookup(&a.source) {
             Ok(Named::Segment(s)) => {

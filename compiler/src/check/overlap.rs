@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::{Code, Diagnostic, Label};
-use crate::resolve::SegIdx;
+use crate::resolve::{FxBuildHasher, SegIdx};
 
 use super::Model;
 
@@ -45,9 +45,9 @@ fn overlapping(selectors: &[&Selector]) -> BTreeSet<(usize, usize)> {
 /// for each group of selectors with the same keys (tests force each).
 fn overlapping_with(selectors: &[&Selector], prefer_key: impl Fn(usize, usize) -> bool) -> BTreeSet<(usize, usize)> {
     let n = selectors.len();
-    let mut with_pair: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-    let mut with_key: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut group_ids: HashMap<Vec<&str>, usize> = HashMap::new();
+    let mut with_pair: HashMap<(&str, &str), Vec<usize>, FxBuildHasher> = HashMap::default();
+    let mut with_key: HashMap<&str, Vec<usize>, FxBuildHasher> = HashMap::default();
+    let mut group_ids: HashMap<Vec<&str>, usize, FxBuildHasher> = HashMap::default();
     // (keys, members) for each distinct key set, in order of first appearance.
     let mut groups: Vec<(Vec<&str>, Vec<usize>)> = Vec::new();
     for (i, selector) in selectors.iter().enumerate() {
@@ -56,33 +56,40 @@ fn overlapping_with(selectors: &[&Selector], prefer_key: impl Fn(usize, usize) -
             with_key.entry(k).or_default().push(i);
         }
         let keys: Vec<&str> = selector.keys().map(String::as_str).collect();
-        let id = *group_ids.entry(keys.clone()).or_insert_with(|| {
-            groups.push((keys, Vec::new()));
-            groups.len() - 1
-        });
+        let id = match group_ids.get(&keys) {
+            Some(id) => *id,
+            None => {
+                group_ids.insert(keys.clone(), groups.len());
+                groups.push((keys, Vec::new()));
+                groups.len() - 1
+            }
+        };
         groups[id].1.push(i);
     }
     // The most selective key of a selector and its number of candidates: selectors
     // with the same value, plus those without the key.
-    let best_key = |i: usize| {
-        selectors[i]
-            .iter()
-            .map(|(k, v)| {
-                let same = with_pair.get(&(k.as_str(), v.as_str())).map_or(0, Vec::len);
-                let have = with_key.get(k.as_str()).map_or(0, Vec::len);
-                (same + n - have, k.as_str(), v.as_str())
-            })
-            .min()
-    };
+    let best_key: Vec<Option<(usize, &str, &str)>> = selectors
+        .iter()
+        .map(|selector| {
+            selector
+                .iter()
+                .map(|(k, v)| {
+                    let same = with_pair.get(&(k.as_str(), v.as_str())).map_or(0, Vec::len);
+                    let have = with_key.get(k.as_str()).map_or(0, Vec::len);
+                    (same + n - have, k.as_str(), v.as_str())
+                })
+                .min()
+        })
+        .collect();
     let mut pairs = BTreeSet::new();
     // Selectors lacking a key, computed once per key that some selector picks.
     let mut lacking_cache: HashMap<&str, Vec<usize>> = HashMap::new();
     for (keys, members) in &groups {
-        let by_key: usize = members.iter().filter_map(|&i| best_key(i)).map(|(cost, _, _)| cost).sum();
+        let by_key: usize = members.iter().filter_map(|&i| best_key[i]).map(|(cost, _, _)| cost).sum();
         let by_key_set = n + members.len() * groups.len();
         if prefer_key(by_key, by_key_set) {
             for &i in members {
-                let Some((_, key, value)) = best_key(i) else { continue };
+                let Some((_, key, value)) = best_key[i] else { continue };
                 let same = with_pair.get(&(key, value)).map(Vec::as_slice).unwrap_or_default();
                 let lacking = lacking_cache
                     .entry(key)
