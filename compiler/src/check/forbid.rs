@@ -97,7 +97,7 @@ pub(super) fn check_forbids(model: &Model, diags: &mut Vec<Diagnostic>) {
             by_source.entry(*a).or_default().push(i);
         }
     }
-    let mut chains: Vec<Option<Vec<(usize, Option<Span>)>>> = vec![None; resolved.len()];
+    let mut chains: Vec<Option<Path>> = vec![None; resolved.len()];
     for (a, forbids) in by_source {
         let search = Search::run(model, &graph, a);
         for i in forbids {
@@ -190,6 +190,10 @@ fn graph(model: &Model) -> Graph {
     graph
 }
 
+/// A path through the graph: each node with the edge that reached it (none for the
+/// first).
+type Path = Vec<(usize, Option<Span>)>;
+
 /// The whole breadth-first search from the nodes matching a forbid's source, as far as
 /// it reaches. Up to the first edge into a node matching B, it is the search that
 /// stops there, so it finds that search's path for every B.
@@ -242,7 +246,7 @@ impl Search {
 
     /// The shortest path to the nearest node matching `b` (at least one edge away), as
     /// (node, edge that reached it): the one the search met first.
-    fn path_to(&self, graph: &Graph, b: Named) -> Option<Vec<(usize, Option<Span>)>> {
+    fn path_to(&self, graph: &Graph, b: Named) -> Option<Path> {
         let j = match b {
             Named::Level(l) => self.first_into_level[l.0]?.1,
             Named::Segment(s) => graph.index(Node::Segment(s)),
