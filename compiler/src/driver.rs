@@ -51,8 +51,8 @@ pub fn compile_text(name: &str, text: &str) -> Compiled {
 }
 
 fn finish(loaded: resolve::Loaded, root_name: String) -> Compiled {
-    let (model, diagnostics) = check::check(&loaded);
-    Compiled { sources: loaded.sources, diagnostics, model, root_name }
+    let (model, diagnostics, sources) = check::check(loaded);
+    Compiled { sources, diagnostics, model, root_name }
 }
 
 /// Why a compilation could not be lowered.

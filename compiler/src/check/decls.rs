@@ -79,8 +79,8 @@ fn trust_of(
 /// Every `port` line of a block: names, numbers, protocols, and their uniqueness.
 fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
     let mut out: Vec<PortDecl> = Vec::new();
-    let mut by_name: HashMap<String, Span> = HashMap::new();
-    let mut by_number: HashMap<(u16, &'static str), (Span, String)> = HashMap::new();
+    let mut by_name: HashMap<&str, Span> = HashMap::new();
+    let mut by_number: HashMap<(u16, &'static str), (Span, &str)> = HashMap::new();
     for prop in block.all(Keyword::Port) {
         let (Some(name), Some(spec)) = (prop.values.first(), prop.values.get(1)) else {
             continue;
@@ -91,7 +91,7 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
                     "port names are IANA service names: up to 15 lower-case letters, digits and single `-`",
                 ));
         }
-        if let Some(first) = by_name.get(&name.text) {
+        if let Some(first) = by_name.get(name.text.as_str()) {
             diags.push(
                 Diagnostic::new(
                     Code::E0205,
@@ -102,7 +102,7 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
             );
             continue;
         }
-        by_name.insert(name.text.clone(), name.span);
+        by_name.insert(&name.text, name.span);
         let parsed = match values::port_spec(&spec.text) {
             Ok(parsed) => Some(parsed),
             Err(error) => {
@@ -123,7 +123,7 @@ fn ports(block: &Block, diags: &mut Vec<Diagnostic>) -> Vec<PortDecl> {
                     .with_help("a pod port is one number and transport; declare it once"),
                 );
             } else {
-                by_number.insert(key, (prop.span, name.text.clone()));
+                by_number.insert(key, (prop.span, &name.text));
             }
         }
         out.push(PortDecl { name: name.text.clone(), spec: parsed, span: prop.span });
@@ -176,12 +176,12 @@ pub(super) fn list(items: &[&str]) -> String {
 
 /// Validates `select` pairs; a key given twice is E0405.
 fn selector(prop: &Property, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut seen: HashMap<String, Span> = HashMap::new();
+    // Each key's value, and where the key was first selected.
+    let mut out: BTreeMap<String, (String, Span)> = BTreeMap::new();
     for v in &prop.values {
         match values::label_pair(&v.text) {
             Ok((key, value)) => {
-                if let Some(first) = seen.get(&key) {
+                if let Some((_, first)) = out.get(&key) {
                     diags.push(
                         Diagnostic::new(
                             Code::E0405,
@@ -193,8 +193,7 @@ fn selector(prop: &Property, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, St
                     );
                     continue;
                 }
-                seen.insert(key.clone(), v.span);
-                out.insert(key, value);
+                out.insert(key, (value, v.span));
             }
             Err(why) => diags.push(
                 Diagnostic::new(Code::E0405, format!("invalid label selector `{}`", v.text), Label::new(v.span, why))
@@ -202,7 +201,7 @@ fn selector(prop: &Property, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, St
             ),
         }
     }
-    out
+    out.into_iter().map(|(key, (value, _))| (key, value)).collect()
 }
 
 pub(super) fn check_segments(model: &mut Model, diags: &mut Vec<Diagnostic>) {

@@ -1,9 +1,9 @@
 //! Edges: allows and exposures, their ports, HTTP restrictions and trust.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::diag::{Code, Diagnostic, Label, Span};
-use crate::resolve::{LevelId, Named, Names, SegIdx};
+use crate::resolve::{FxBuildHasher, LevelId, Named, Names, SegIdx};
 use crate::syntax::ast::{self, Keyword, Value};
 
 use super::decls::{check_path, cidrs, missing, once, unknown_port};
@@ -54,15 +54,26 @@ fn accepts_words(names: &Names, dest: LevelId) -> String {
     }
 }
 
-pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
+/// Checks every allow into `model.allows`. Marks in `used` every segment an allow
+/// names, even when the allow has other errors.
+pub(super) fn check_allows(model: &mut Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) {
+    let allows = allows(model, used, diags);
+    model.allows = allows;
+}
+
+fn allows(model: &Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) -> Vec<Allow> {
     let names = &model.names;
-    let mut allows = Vec::new();
+    let mut allows = Vec::with_capacity(names.allows.len());
     // Identical allows: (source, destination, port, sorted methods, sorted paths).
     type AllowKey = (SegIdx, Dest, usize, Vec<String>, Vec<String>);
-    let mut seen: HashMap<AllowKey, Span> = HashMap::new();
+    let mut seen: HashMap<AllowKey, Span, FxBuildHasher> =
+        HashMap::with_capacity_and_hasher(names.allows.len(), FxBuildHasher);
     for a in &names.allows {
         let source = match names.lookup(&a.source) {
-            Ok(Named::Segment(s)) => Some(s),
+            Ok(Named::Segment(s)) => {
+                used[s.0] = true;
+                Some(s)
+            }
             Ok(other) => {
                 diags.push(
                     Diagnostic::new(
@@ -81,7 +92,10 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         };
         let target = &a.destination.target;
         let destination = match names.lookup(target) {
-            Ok(Named::Segment(s)) => Some(Dest::Segment(s)),
+            Ok(Named::Segment(s)) => {
+                used[s.0] = true;
+                Some(Dest::Segment(s))
+            }
             Ok(Named::External(e)) => Some(Dest::External(e)),
             Ok(Named::Level(_)) => {
                 diags.push(Diagnostic::new(
@@ -121,8 +135,8 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
             }
         }
         let Some(dest) = destination else { continue };
-        let (dest_name, dest_decl) = (model.dest_name(dest).to_string(), dest_header(model, dest));
-        let Some((port, decl)) = find_port(&dest_name, dest_decl, model.dest_ports(dest), &a.destination.port, diags)
+        let (dest_name, dest_decl) = (model.dest_name(dest), dest_header(model, dest));
+        let Some((port, decl)) = find_port(dest_name, dest_decl, model.dest_ports(dest), &a.destination.port, diags)
         else {
             continue;
         };
@@ -173,7 +187,7 @@ pub(super) fn check_allows(model: &mut Model, diags: &mut Vec<Diagnostic>) {
         }
         allows.push(Allow { source, destination: dest, port, methods, paths, header: a.header });
     }
-    model.allows = allows;
+    allows
 }
 
 fn dest_header(model: &Model, dest: Dest) -> Span {
@@ -243,7 +257,9 @@ fn check_trust(model: &Model, a: &ast::Allow, source: SegIdx, dest: Dest, diags:
     }
 }
 
-pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
+/// Checks every exposure into `model.exposures`. Marks in `used` every segment an
+/// exposure names, even when the exposure has other errors.
+pub(super) fn check_exposures(model: &mut Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) {
     let names = &model.names;
     let mut exposures = Vec::new();
     let mut routes: HashMap<(String, String), Span> = HashMap::new();
@@ -333,7 +349,11 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
                 ));
             }
         }
-        let segment = match names.lookup(target) {
+        let resolved = names.lookup(target);
+        if let Ok(Named::Segment(s)) = resolved {
+            used[s.0] = true;
+        }
+        let segment = match resolved {
             Ok(Named::Segment(s)) if !model.segment(s).std => s,
             Ok(other) => {
                 let what = match other {
@@ -457,31 +477,23 @@ pub(super) fn check_exposures(model: &mut Model, diags: &mut Vec<Diagnostic>) {
 ///
 /// Skipped when a file has syntax errors: the allow that failed to parse may be the
 /// one that uses the segment.
-pub(super) fn check_unused(model: &Model, syntax_errors: bool, diags: &mut Vec<Diagnostic>) {
+///
+/// `used` marks the segments that allows and exposures name (see [`check_allows`]):
+/// names that resolved count even when the edge had other errors, so that one mistake
+/// does not also make its segments look unused.
+pub(super) fn check_unused(model: &Model, used: &[bool], syntax_errors: bool, diags: &mut Vec<Diagnostic>) {
     if syntax_errors {
         return;
     }
     let names = &model.names;
-    let mut used: HashSet<SegIdx> = HashSet::new();
-    // Names that resolved count even when the edge had other errors, so that one
-    // mistake does not also make its segments look unused.
-    for a in &names.allows {
-        for r in [&a.source, &a.destination.target] {
-            if let Ok(Named::Segment(s)) = names.lookup(r) {
-                used.insert(s);
-            }
-        }
-    }
-    for e in &names.exposes {
-        if let Ok(Named::Segment(s)) = names.lookup(&e.target.target) {
-            used.insert(s);
-        }
-    }
+    let mut used = used.to_vec();
     for t in &model.targets {
-        used.extend(t.controller.iter().chain(t.dns.iter()).copied());
+        for s in t.controller.iter().chain(t.dns.iter()) {
+            used[s.0] = true;
+        }
     }
     for (idx, decl) in names.user_segments() {
-        if !used.contains(&idx) {
+        if !used[idx.0] {
             diags.push(
                 Diagnostic::new(
                     Code::W0103,

@@ -16,21 +16,26 @@ pub mod values;
 
 pub use model::*;
 
-use crate::diag::{Code, Diagnostic, Label, Span};
+use crate::diag::{Code, Diagnostic, Label, SourceMap, Span};
 use crate::resolve::{self, Loaded};
 
-/// Checks a loaded compilation. The diagnostics include the loader's and the parser's.
-pub fn check(loaded: &Loaded) -> (Model, Vec<Diagnostic>) {
-    let mut diags = loaded.diagnostics.clone();
-    let (names, name_diags) = resolve::build(loaded);
+/// Checks a loaded compilation, moving its declarations into the model. Gives the
+/// model, the sorted diagnostics (the loader's and the parser's included) and the
+/// sources they point into.
+pub fn check(loaded: Loaded) -> (Model, Vec<Diagnostic>, SourceMap) {
+    let Loaded { sources, files, std_imported, root, diagnostics: mut diags } = loaded;
+    let syntax_errors = crate::diag::has_errors(&diags);
+    let (names, name_diags) = resolve::build(files, &sources, std_imported);
     diags.extend(name_diags);
     let mut model = Model::new(names);
     decls::check_segments(&mut model, &mut diags);
     decls::check_externals(&mut model, &mut diags);
     decls::check_targets(&mut model, &mut diags);
-    edges::check_allows(&mut model, &mut diags);
-    edges::check_exposures(&mut model, &mut diags);
-    edges::check_unused(&model, crate::diag::has_errors(&loaded.diagnostics), &mut diags);
+    // Segments that some allow or exposure names, for the unused-segment warning.
+    let mut used = vec![false; model.segments.len()];
+    edges::check_allows(&mut model, &mut used, &mut diags);
+    edges::check_exposures(&mut model, &mut used, &mut diags);
+    edges::check_unused(&model, &used, syntax_errors, &mut diags);
     forbid::check_forbids(&model, &mut diags);
     overlap::check_selectors(&model, &mut diags);
     overlap::check_services(&model, &mut diags);
@@ -39,11 +44,11 @@ pub fn check(loaded: &Loaded) -> (Model, Vec<Diagnostic>) {
             Diagnostic::new(
                 Code::E0003,
                 "nothing to compile: no segments are declared",
-                Label::new(Span::new(loaded.root, 0..0), "this file declares no segment"),
+                Label::new(Span::new(root, 0..0), "this file declares no segment"),
             )
             .with_help("declare a workload: `segment web in shop { trust dmz  select app=web }`"),
         );
     }
     crate::diag::sort(&mut diags);
-    (model, diags)
+    (model, diags, sources)
 }

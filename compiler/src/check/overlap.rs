@@ -3,28 +3,122 @@
 //!
 //! Two matchLabels selectors can select one pod exactly when no key they both name has
 //! different values (a pod may carry the union of both). Comparing every pair would be
-//! quadratic, so each namespace is indexed by (key, value) and by key: for a selector,
-//! the candidates are the segments with the same value for one of its keys, plus those
-//! without that key, taking the key with the fewest candidates. In the common case
-//! (every selector carries a distinguishing `app=NAME`) that is a handful per segment.
-//! Worst case: n selectors that share a key and value and differ only in keys the
-//! others lack are n candidates each, O(n² · k) for k keys per selector; that case is
-//! mostly real overlaps, whose number bounds the output anyway.
+//! quadratic, so each namespace is indexed two ways, and each group of selectors with
+//! the same keys takes the cheaper:
+//! - by (key, value) and by key: a selector's candidates are the selectors with the
+//!   same value for one of its keys, plus those without that key, taking the key with
+//!   the fewest. In the common case (every selector carries a distinguishing
+//!   `app=NAME`) that is a handful per selector.
+//! - by key set: against each group of selectors with the same keys, the selectors
+//!   that overlap are exactly those with the same values on the keys both groups name,
+//!   one hash lookup. That costs a pass over the namespace per group, and wins when
+//!   keys are shared but few distinguish (two label schemes in one namespace).
+//!
+//! Worst case: many distinct key sets whose keys are each shared or lacked by many
+//! selectors, O(n²) for n selectors in a namespace; n segments whose selectors really
+//! overlap are n² pairs reported anyway.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::diag::{Code, Diagnostic, Label};
-use crate::resolve::SegIdx;
+use crate::resolve::{FxBuildHasher, SegIdx};
 
 use super::Model;
 
+type Selector = BTreeMap<String, String>;
+
 /// Two selectors (sorted maps) are disjoint when some shared key differs.
-fn can_overlap(a: &std::collections::BTreeMap<String, String>, b: &std::collections::BTreeMap<String, String>) -> bool {
+fn can_overlap(a: &Selector, b: &Selector) -> bool {
     let (small, large) = if a.len() <= b.len() { (a, b) } else { (b, a) };
     small.iter().all(|(k, v)| match large.get(k) {
         Some(w) => w == v,
         None => true,
     })
+}
+
+/// Every pair `(i, j)`, `i < j`, of non-empty selectors that can select the same pod.
+fn overlapping(selectors: &[&Selector]) -> BTreeSet<(usize, usize)> {
+    overlapping_with(selectors, |by_key, by_key_set| by_key <= by_key_set)
+}
+
+/// [`overlapping`], with `prefer_key(cost by key, cost by key set)` choosing the index
+/// for each group of selectors with the same keys (tests force each).
+fn overlapping_with(selectors: &[&Selector], prefer_key: impl Fn(usize, usize) -> bool) -> BTreeSet<(usize, usize)> {
+    let n = selectors.len();
+    let mut with_pair: HashMap<(&str, &str), Vec<usize>, FxBuildHasher> = HashMap::default();
+    let mut with_key: HashMap<&str, Vec<usize>, FxBuildHasher> = HashMap::default();
+    let mut group_ids: HashMap<Vec<&str>, usize, FxBuildHasher> = HashMap::default();
+    // (keys, members) for each distinct key set, in order of first appearance.
+    let mut groups: Vec<(Vec<&str>, Vec<usize>)> = Vec::new();
+    for (i, selector) in selectors.iter().enumerate() {
+        for (k, v) in selector.iter() {
+            with_pair.entry((k, v)).or_default().push(i);
+            with_key.entry(k).or_default().push(i);
+        }
+        let keys: Vec<&str> = selector.keys().map(String::as_str).collect();
+        let id = match group_ids.get(&keys) {
+            Some(id) => *id,
+            None => {
+                group_ids.insert(keys.clone(), groups.len());
+                groups.push((keys, Vec::new()));
+                groups.len() - 1
+            }
+        };
+        groups[id].1.push(i);
+    }
+    // The most selective key of a selector and its number of candidates: selectors
+    // with the same value, plus those without the key.
+    let best_key: Vec<Option<(usize, &str, &str)>> = selectors
+        .iter()
+        .map(|selector| {
+            selector
+                .iter()
+                .map(|(k, v)| {
+                    let same = with_pair.get(&(k.as_str(), v.as_str())).map_or(0, Vec::len);
+                    let have = with_key.get(k.as_str()).map_or(0, Vec::len);
+                    (same + n - have, k.as_str(), v.as_str())
+                })
+                .min()
+        })
+        .collect();
+    let mut pairs = BTreeSet::new();
+    // Selectors lacking a key, computed once per key that some selector picks.
+    let mut lacking_cache: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (keys, members) in &groups {
+        let by_key: usize = members.iter().filter_map(|&i| best_key[i]).map(|(cost, _, _)| cost).sum();
+        let by_key_set = n + members.len() * groups.len();
+        if prefer_key(by_key, by_key_set) {
+            for &i in members {
+                let Some((_, key, value)) = best_key[i] else { continue };
+                let same = with_pair.get(&(key, value)).map(Vec::as_slice).unwrap_or_default();
+                let lacking = lacking_cache
+                    .entry(key)
+                    .or_insert_with(|| (0..n).filter(|&m| !selectors[m].contains_key(key)).collect());
+                for &other in same.iter().chain(lacking.iter()) {
+                    if other > i && can_overlap(selectors[i], selectors[other]) {
+                        pairs.insert((i, other));
+                    }
+                }
+            }
+        } else {
+            for (other_keys, other_members) in &groups {
+                let shared: Vec<&str> = keys.iter().copied().filter(|k| other_keys.binary_search(k).is_ok()).collect();
+                let values = |i: usize| -> Vec<&str> { shared.iter().map(|k| selectors[i][*k].as_str()).collect() };
+                let mut by_values: HashMap<Vec<&str>, Vec<usize>> = HashMap::new();
+                for &other in other_members {
+                    by_values.entry(values(other)).or_default().push(other);
+                }
+                for &i in members {
+                    for &other in by_values.get(&values(i)).map(Vec::as_slice).unwrap_or_default() {
+                        if other > i {
+                            pairs.insert((i, other));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    pairs
 }
 
 pub(super) fn check_selectors(model: &Model, diags: &mut Vec<Diagnostic>) {
@@ -40,36 +134,9 @@ pub(super) fn check_selectors(model: &Model, diags: &mut Vec<Diagnostic>) {
     }
     let mut pairs: BTreeSet<(SegIdx, SegIdx)> = BTreeSet::new();
     for members in by_namespace.values() {
-        let mut with_pair: HashMap<(&str, &str), Vec<SegIdx>> = HashMap::new();
-        let mut with_key: HashMap<&str, Vec<SegIdx>> = HashMap::new();
-        for &idx in members {
-            for (k, v) in &model.segment(idx).selector {
-                with_pair.entry((k, v)).or_default().push(idx);
-                with_key.entry(k).or_default().push(idx);
-            }
-        }
-        // Segments lacking a key, computed once per key that some selector picks.
-        let mut lacking_cache: HashMap<&str, Vec<SegIdx>> = HashMap::new();
-        for &idx in members {
-            let selector = &model.segment(idx).selector;
-            // The most selective key: fewest segments with the same value or without it.
-            let Some((key, value)) = selector.iter().min_by_key(|(k, v)| {
-                let same = with_pair.get(&(k.as_str(), v.as_str())).map_or(0, Vec::len);
-                let have = with_key.get(k.as_str()).map_or(0, Vec::len);
-                same + members.len() - have
-            }) else {
-                continue;
-            };
-            let same = with_pair.get(&(key.as_str(), value.as_str())).map(Vec::as_slice).unwrap_or_default();
-            let lacking = lacking_cache.entry(key.as_str()).or_insert_with(|| {
-                members.iter().copied().filter(|m| !model.segment(*m).selector.contains_key(key.as_str())).collect()
-            });
-            for &other in same.iter().chain(lacking.iter()) {
-                if other > idx && can_overlap(selector, &model.segment(other).selector) {
-                    pairs.insert((idx, other));
-                }
-            }
-        }
+        let selectors: Vec<&Selector> = members.iter().map(|m| &model.segment(*m).selector).collect();
+        // Members are in index order, so positions order as the segments do.
+        pairs.extend(overlapping(&selectors).into_iter().map(|(i, j)| (members[i], members[j])));
     }
     for (a, b) in pairs {
         let (first, second) = (model.segment(a), model.segment(b));
@@ -129,10 +196,56 @@ pub(super) fn check_services(model: &Model, diags: &mut Vec<Diagnostic>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use proptest::prelude::*;
 
     fn sel(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    /// Every pair, compared directly.
+    fn brute_force(selectors: &[&Selector]) -> BTreeSet<(usize, usize)> {
+        let n = selectors.len();
+        (0..n)
+            .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+            .filter(|&(i, j)| can_overlap(selectors[i], selectors[j]))
+            .collect()
+    }
+
+    fn selectors() -> impl Strategy<Value = Vec<Selector>> {
+        let pair = ("[a-d]", "[xy]");
+        proptest::collection::vec(proptest::collection::btree_map(pair.0, pair.1, 1..4), 0..24)
+    }
+
+    proptest! {
+        #[test]
+        fn both_indexes_find_exactly_the_overlapping_pairs(selectors in selectors()) {
+            let selectors: Vec<&Selector> = selectors.iter().collect();
+            let expected = brute_force(&selectors);
+            prop_assert_eq!(&overlapping_with(&selectors, |_, _| true), &expected);
+            prop_assert_eq!(&overlapping_with(&selectors, |_, _| false), &expected);
+            prop_assert_eq!(&overlapping(&selectors), &expected);
+        }
+    }
+
+    #[test]
+    fn two_label_schemes_take_the_key_set_index() {
+        // Half the selectors name `p`, half `q`, all `r`: by key, each selector has half
+        // the namespace as candidates; by key set, two groups.
+        let selectors: Vec<Selector> = (0..400)
+            .map(|i| {
+                let scheme = if i % 2 == 0 { "p" } else { "q" };
+                sel(&[(scheme, &i.to_string()), ("r", scheme)])
+            })
+            .collect();
+        let refs: Vec<&Selector> = selectors.iter().collect();
+        let chose_key = std::cell::Cell::new(0);
+        let found = overlapping_with(&refs, |by_key, by_key_set| {
+            let key = by_key <= by_key_set;
+            chose_key.set(chose_key.get() + usize::from(key));
+            key
+        });
+        assert!(found.is_empty());
+        assert_eq!(chose_key.get(), 0);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! Must not: re-check what `check` checked, print, or depend on declaration order
 //! beyond what the IR documents (edge `decls` are in source order).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use crate::backends::object_name;
 use crate::check::{self, Dest, Model, PortDecl};
@@ -39,12 +39,6 @@ fn sorted_ports(decls: &[PortDecl]) -> Vec<Port> {
 fn sorted_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<PathMatch> {
     paths.into_iter().map(|p| path_match(p)).collect::<BTreeSet<_>>().into_iter().collect()
 }
-
-/// An edge's identity: every allow with the same one merges into one [`Edge`].
-type EdgeKey = (SegmentId, Destination, Port);
-/// The union of the merged allows' rules (`None` once one is unrestricted) and their
-/// declarations.
-type MergedAllows = (Option<BTreeSet<HttpRule>>, Vec<crate::diag::Span>);
 
 /// Lowers `model` for `target`. `source_name` is the root file's name as the user gave it.
 pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result<Policy, Vec<Diagnostic>> {
@@ -81,20 +75,24 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
     }
 
     // The user's segments, plus the standard library's that something references.
-    let mut included: BTreeSet<SegIdx> =
-        model.segments.iter().enumerate().filter(|(_, s)| !s.std).map(|(i, _)| SegIdx(i)).collect();
+    let mut included: Vec<bool> = model.segments.iter().map(|s| !s.std).collect();
     for a in &model.allows {
-        included.insert(a.source);
+        included[a.source.0] = true;
         if let Dest::Segment(d) = a.destination {
-            included.insert(d);
+            included[d.0] = true;
         }
     }
-    included.extend(target.controller);
-    included.extend(target.dns);
-    included.extend(target.control_plane.iter().copied());
-    let mut order: Vec<SegIdx> = included.into_iter().collect();
+    for s in target.controller.iter().chain(&target.dns).chain(&target.control_plane) {
+        included[s.0] = true;
+    }
+    let mut order: Vec<SegIdx> = (0..model.segments.len()).filter(|i| included[*i]).map(SegIdx).collect();
     order.sort_by(|a, b| model.segment(*a).name.cmp(&model.segment(*b).name));
-    let segment_id: BTreeMap<SegIdx, SegmentId> = order.iter().enumerate().map(|(i, s)| (*s, SegmentId(i))).collect();
+    // SegIdx -> SegmentId, for the included segments.
+    let mut segment_id: Vec<Option<SegmentId>> = vec![None; model.segments.len()];
+    for (i, s) in order.iter().enumerate() {
+        segment_id[s.0] = Some(SegmentId(i));
+    }
+    let segment_id = |s: SegIdx| segment_id[s.0];
 
     let segments: Vec<Segment> = order
         .iter()
@@ -128,8 +126,10 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
 
     let mut external_order: Vec<usize> = (0..model.externals.len()).collect();
     external_order.sort_by(|a, b| model.externals[*a].name.cmp(&model.externals[*b].name));
-    let external_id: BTreeMap<usize, ExternalId> =
-        external_order.iter().enumerate().map(|(i, e)| (*e, ExternalId(i))).collect();
+    let mut external_id: Vec<ExternalId> = vec![ExternalId(0); model.externals.len()];
+    for (i, e) in external_order.iter().enumerate() {
+        external_id[*e] = ExternalId(i);
+    }
     let externals: Vec<External> = external_order
         .iter()
         .map(|i| {
@@ -145,56 +145,12 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
         })
         .collect();
 
-    // Merge allows per (source, destination, port); L7 rules are unioned and any
-    // unrestricted allow makes the edge unrestricted.
-    let mut merged: BTreeMap<EdgeKey, MergedAllows> = BTreeMap::new();
-    for a in &model.allows {
-        let (Some(&source), Some(port)) =
-            (segment_id.get(&a.source), model.dest_ports(a.destination).get(a.port).and_then(port))
-        else {
-            continue;
-        };
-        let destination = match a.destination {
-            Dest::Segment(d) => segment_id.get(&d).map(|id| Destination::Segment(*id)),
-            Dest::External(e) => external_id.get(&e.0).map(|id| Destination::External(*id)),
-        };
-        let Some(destination) = destination else {
-            continue;
-        };
-        let rule = (port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty())).then(|| HttpRule {
-            methods: a.methods.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
-            paths: sorted_paths(&a.paths),
-        });
-        let entry = merged.entry((source, destination, port)).or_insert_with(|| (Some(BTreeSet::new()), Vec::new()));
-        entry.1.push(a.header);
-        match rule {
-            None => entry.0 = None,
-            Some(rule) => {
-                if let Some(rules) = &mut entry.0 {
-                    rules.insert(rule);
-                }
-            }
-        }
-    }
-    let edges: Vec<Edge> = merged
-        .into_iter()
-        .map(|((source, destination, port), (rules, decls))| Edge {
-            source,
-            destination,
-            port,
-            l7: match rules {
-                Some(rules) if !rules.is_empty() => L7::Rules(rules.into_iter().collect()),
-                _ => L7::Any,
-            },
-            decls,
-        })
-        .collect();
-
+    let edges = merge_allows(model, segment_id, &external_id);
     let mut exposures: Vec<Exposure> = model
         .exposures
         .iter()
         .filter_map(|e| {
-            let segment = *segment_id.get(&e.segment)?;
+            let segment = segment_id(e.segment)?;
             let port = port(model.segment(e.segment).ports.get(e.port)?)?;
             let paths = if e.paths.is_empty() { vec![PathMatch::Prefix("/".into())] } else { sorted_paths(&e.paths) };
             let sources: BTreeSet<String> = e.sources.iter().cloned().collect();
@@ -212,9 +168,9 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
         .collect();
     exposures.sort_by(|a, b| (&a.host, &a.paths, a.segment, &a.port).cmp(&(&b.host, &b.paths, b.segment, &b.port)));
 
-    let managed_namespaces: BTreeSet<String> =
-        model.segments.iter().filter(|s| !s.std).map(|s| s.namespace.clone()).collect();
-    let lookup = |s: Option<SegIdx>| s.and_then(|s| segment_id.get(&s).copied());
+    let managed_namespaces: BTreeSet<&str> =
+        model.segments.iter().filter(|s| !s.std).map(|s| s.namespace.as_str()).collect();
+    let lookup = |s: Option<SegIdx>| s.and_then(segment_id);
     let Some(controller) = lookup(target.controller) else {
         return Err(vec![Diagnostic::new(
             Code::E0201,
@@ -238,8 +194,65 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
         externals,
         edges,
         exposures,
-        managed_namespaces: managed_namespaces.into_iter().collect(),
+        managed_namespaces: managed_namespaces.into_iter().map(str::to_string).collect(),
     })
+}
+
+/// Merges allows per (source, destination, port) into edges sorted by that key; L7
+/// rules are unioned and any unrestricted allow makes the edge unrestricted.
+fn merge_allows(
+    model: &Model,
+    segment_id: impl Fn(SegIdx) -> Option<SegmentId>,
+    external_id: &[ExternalId],
+) -> Vec<Edge> {
+    // (source, destination, port declaration, allow). A destination's port names are
+    // unique, so ordering by name orders as the ports themselves do; the stable sort
+    // keeps each edge's allows in source order.
+    let mut keyed: Vec<(SegmentId, Destination, &PortDecl, &check::Allow)> = Vec::with_capacity(model.allows.len());
+    for a in &model.allows {
+        let Some(source) = segment_id(a.source) else {
+            continue;
+        };
+        let Some(decl) = model.dest_ports(a.destination).get(a.port).filter(|d| d.spec.is_some()) else {
+            continue;
+        };
+        let destination = match a.destination {
+            Dest::Segment(d) => segment_id(d).map(Destination::Segment),
+            Dest::External(e) => Some(Destination::External(external_id[e.0])),
+        };
+        let Some(destination) = destination else {
+            continue;
+        };
+        keyed.push((source, destination, decl, a));
+    }
+    keyed.sort_by(|x, y| (x.0, x.1, &x.2.name).cmp(&(y.0, y.1, &y.2.name)));
+
+    let mut edges: Vec<Edge> = Vec::new();
+    for group in keyed.chunk_by(|x, y| (x.0, x.1, &x.2.name) == (y.0, y.1, &y.2.name)) {
+        let (source, destination, decl, _) = group[0];
+        let Some(port) = port(decl) else { continue };
+        // `None` once one allow is unrestricted.
+        let mut rules: Option<BTreeSet<HttpRule>> = Some(BTreeSet::new());
+        let mut decls = Vec::with_capacity(group.len());
+        for (_, _, _, a) in group {
+            decls.push(a.header);
+            let restricted = port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty());
+            if !restricted {
+                rules = None;
+            } else if let Some(rules) = &mut rules {
+                rules.insert(HttpRule {
+                    methods: a.methods.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
+                    paths: sorted_paths(&a.paths),
+                });
+            }
+        }
+        let l7 = match rules {
+            Some(rules) if !rules.is_empty() => L7::Rules(rules.into_iter().collect()),
+            _ => L7::Any,
+        };
+        edges.push(Edge { source, destination, port, l7, decls });
+    }
+    edges
 }
 
 #[cfg(test)]

@@ -8,10 +8,8 @@
 
 use std::collections::HashMap;
 
-use crate::diag::{did_you_mean, Code, Diagnostic, Label, Origin, Span};
+use crate::diag::{did_you_mean, Code, Diagnostic, Label, Origin, SourceMap, Span};
 use crate::syntax::ast;
-
-use super::Loaded;
 
 /// Index into [`Names::segments`] (user and standard-library segments).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,8 +87,62 @@ pub struct Names {
     /// The number of levels the user declared (the trust block's lines that count).
     pub user_levels: usize,
     pub std_imported: bool,
-    user: HashMap<String, Named>,
+    user: HashMap<String, Named, FxBuildHasher>,
     std: HashMap<String, SegIdx>,
+    /// Every level by name, so that a lookup does not scan the levels.
+    level_ids: HashMap<String, LevelId>,
+}
+
+/// FxHash (a multiply and a rotate per word): several times cheaper than the default
+/// SipHash on short keys, for the name table (every reference of a policy is looked
+/// up in it) and the checker's per-declaration indexes. The keys come from the
+/// policy's own files, so hash flooding is not a concern.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FxBuildHasher;
+
+impl std::hash::BuildHasher for FxBuildHasher {
+    type Hasher = FxHasher;
+
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FxHasher(u64);
+
+impl FxHasher {
+    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
+        }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.add(u64::from_le_bytes(tail));
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply carries entropy only upwards, and hash tables index by the low
+        // bits: move the high bits down.
+        self.0.rotate_left(26)
+    }
 }
 
 /// The built-in levels and the names the user may not declare.
@@ -126,8 +178,8 @@ impl Names {
 
     /// The level a `trust NAME` line names (E0203 if none).
     pub fn lookup_level(&self, name: &ast::Ident) -> Result<LevelId, Diagnostic> {
-        if let Some(i) = self.levels.iter().position(|l| l.name == name.text) {
-            return Ok(LevelId(i));
+        if let Some(id) = self.level_ids.get(&name.text) {
+            return Ok(*id);
         }
         let mut d = Diagnostic::new(
             Code::E0203,
@@ -152,8 +204,8 @@ impl Names {
         if let Some(named) = self.user.get(&r.name.text) {
             return Ok(*named);
         }
-        if let Some(i) = self.levels.iter().position(|l| l.name == r.name.text) {
-            return Ok(Named::Level(LevelId(i)));
+        if let Some(id) = self.level_ids.get(&r.name.text) {
+            return Ok(Named::Level(*id));
         }
         let mut d = Diagnostic::new(
             Code::E0201,
@@ -223,18 +275,19 @@ impl Names {
     }
 }
 
-/// Collects the declarations of every loaded file.
-pub fn build(loaded: &Loaded) -> (Names, Vec<Diagnostic>) {
-    let mut names = Names { std_imported: loaded.std_imported, ..Names::default() };
+/// Collects the declarations of `files` (the loaded files, in load order), moving
+/// them into the table.
+pub fn build(files: Vec<ast::File>, sources: &SourceMap, std_imported: bool) -> (Names, Vec<Diagnostic>) {
+    let mut names = Names { std_imported, ..Names::default() };
     let mut diags = Vec::new();
-    let mut trust: Option<&ast::TrustBlock> = None;
+    let mut trust: Option<ast::TrustBlock> = None;
     let mut targets: HashMap<String, Span> = HashMap::new();
-    for file in &loaded.files {
-        let std = matches!(loaded.sources.get(file.id).origin, Origin::Std(_));
-        for item in &file.items {
+    for file in files {
+        let std = matches!(sources.get(file.id).origin, Origin::Std(_));
+        for item in file.items {
             match item {
                 ast::Item::Import(_) => {}
-                ast::Item::Trust(block) => match trust {
+                ast::Item::Trust(block) => match &trust {
                     None => trust = Some(block),
                     Some(first) => diags.push(
                         Diagnostic::new(
@@ -250,32 +303,30 @@ pub fn build(loaded: &Loaded) -> (Names, Vec<Diagnostic>) {
                     Some(first) => diags.push(duplicate("target", &t.name, *first)),
                     None => {
                         targets.insert(t.name.text.clone(), t.name.span);
-                        names.targets.push(t.clone());
+                        names.targets.push(t);
                     }
                 },
                 ast::Item::Segment(s) => {
                     if std {
                         names.std.insert(s.name.text.clone(), SegIdx(names.segments.len()));
-                        names.segments.push(SegmentDecl {
-                            ast: s.clone(),
-                            std: true,
-                            display: format!("std.{}", s.name.text),
-                        });
+                        let display = format!("std.{}", s.name.text);
+                        names.segments.push(SegmentDecl { ast: s, std: true, display });
                     } else if declare(&mut names, &mut diags, &s.name, "segment") {
                         let idx = SegIdx(names.segments.len());
                         names.user.insert(s.name.text.clone(), Named::Segment(idx));
-                        names.segments.push(SegmentDecl { ast: s.clone(), std: false, display: s.name.text.clone() });
+                        let display = s.name.text.clone();
+                        names.segments.push(SegmentDecl { ast: s, std: false, display });
                     }
                 }
                 ast::Item::External(e) => {
                     if declare(&mut names, &mut diags, &e.name, "external") {
                         names.user.insert(e.name.text.clone(), Named::External(ExtIdx(names.externals.len())));
-                        names.externals.push(e.clone());
+                        names.externals.push(e);
                     }
                 }
-                ast::Item::Allow(a) => names.allows.push(a.clone()),
-                ast::Item::Expose(e) => names.exposes.push(e.clone()),
-                ast::Item::Forbid(f) => names.forbids.push(f.clone()),
+                ast::Item::Allow(a) => names.allows.push(a),
+                ast::Item::Expose(e) => names.exposes.push(e),
+                ast::Item::Forbid(f) => names.forbids.push(f),
             }
         }
     }
@@ -316,7 +367,7 @@ fn reserved(name: &ast::Ident) -> Diagnostic {
     .with_help("`internet` and `platform` are the built-in trust levels and `std` names the standard library; choose another name")
 }
 
-fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&ast::TrustBlock>) {
+fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<ast::TrustBlock>) {
     let builtin = |name: &str, accepts| Level {
         name: name.to_string(),
         decl: None,
@@ -326,16 +377,18 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&a
         allows_plaintext: false,
     };
     names.levels.push(builtin(INTERNET, AcceptRule::Everything));
-    let decls: Vec<&ast::LevelDecl> = trust.map(|t| t.levels.iter().collect()).unwrap_or_default();
+    let decls: Vec<ast::LevelDecl> = trust.map(|t| t.levels).unwrap_or_default();
     let mut kept: Vec<&ast::LevelDecl> = Vec::new();
-    for decl in decls {
+    let mut kept_by_name: HashMap<&str, Span> = HashMap::new();
+    for decl in &decls {
         if RESERVED.contains(&decl.name.text.as_str()) {
             diags.push(reserved(&decl.name));
-        } else if let Some(first) = kept.iter().find(|k| k.name.text == decl.name.text) {
-            diags.push(duplicate("trust level", &decl.name, first.name.span));
+        } else if let Some(first) = kept_by_name.get(decl.name.text.as_str()) {
+            diags.push(duplicate("trust level", &decl.name, *first));
         } else if let Some(other) = names.user.get(&decl.name.text).and_then(|n| names.decl_span(*n)) {
             diags.push(duplicate("trust level", &decl.name, other));
         } else {
+            kept_by_name.insert(&decl.name.text, decl.name.span);
             kept.push(decl);
         }
     }
@@ -351,6 +404,7 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&a
     }
     names.user_levels = kept.len();
     names.levels.push(builtin(PLATFORM, AcceptRule::AllButInternet));
+    names.level_ids = names.levels.iter().enumerate().map(|(i, l)| (l.name.clone(), LevelId(i))).collect();
     // Accepts clauses name levels declared anywhere in the block, so resolve them once
     // every level is known.
     for (i, decl) in kept.iter().enumerate() {
@@ -383,5 +437,20 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<&a
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::hash::BuildHasher;
+
+    #[test]
+    fn similar_names_spread_over_the_low_bits() {
+        // Hash tables index by the low bits; names that differ only in their last
+        // characters must not collide there.
+        let buckets: std::collections::HashSet<u64> =
+            (0..10_000).map(|i| FxBuildHasher.hash_one(format!("s{i}")) & 0xffff).collect();
+        assert!(buckets.len() > 8_000, "{} distinct buckets of 10,000 names", buckets.len());
     }
 }

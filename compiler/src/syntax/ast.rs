@@ -146,8 +146,31 @@ impl Keyword {
         }
     }
 
+    /// The keyword written `s`, if any (the inverse of [`Keyword::as_str`]).
     pub fn from_word(s: &str) -> Option<Keyword> {
-        Keyword::ALL.iter().copied().find(|k| k.as_str() == s)
+        Some(match s {
+            "trust" => Keyword::Trust,
+            "select" => Keyword::Select,
+            "account" => Keyword::Account,
+            "port" => Keyword::Port,
+            "service" => Keyword::Service,
+            "unmeshed" => Keyword::Unmeshed,
+            "probe" => Keyword::Probe,
+            "cidr" => Keyword::Cidr,
+            "methods" => Keyword::Methods,
+            "paths" => Keyword::Paths,
+            "host" => Keyword::Host,
+            "tls" => Keyword::Tls,
+            "source" => Keyword::Source,
+            "auth" => Keyword::Auth,
+            "ingress" => Keyword::Ingress,
+            "mesh" => Keyword::Mesh,
+            "trust-domain" => Keyword::TrustDomain,
+            "identity-suffix" => Keyword::IdentitySuffix,
+            "controller" => Keyword::Controller,
+            "dns" => Keyword::Dns,
+            _ => return None,
+        })
     }
 }
 

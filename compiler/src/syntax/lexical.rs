@@ -28,39 +28,52 @@ pub fn scan(file: FileId, text: &str) -> Lexical {
 }
 
 fn scan_line(file: FileId, line: &str, base: usize, out: &mut Lexical) {
-    let mut chars = line.char_indices().peekable();
+    // Byte by byte: every byte that matters is ASCII, and a non-ASCII character is
+    // decoded where it starts (inside a string, its bytes never match an ASCII one).
+    let bytes = line.as_bytes();
+    let mut i = 0;
     let mut string_start: Option<usize> = None;
     let mut bad = false;
-    while let Some((i, c)) = chars.next() {
+    while i < bytes.len() {
+        let b = bytes[i];
         if let Some(start) = string_start {
-            match c {
-                '\\' => {
-                    chars.next();
+            match b {
+                // The escaped character is skipped whole: it may be the line end.
+                b'\\' => i += 1 + line[i + 1..].chars().next().map_or(0, char::len_utf8),
+                b'"' => {
+                    string_start = None;
+                    i += 1;
                 }
-                '"' => string_start = None,
-                '\n' | '\r' => {
+                b'\n' | b'\r' => {
                     unterminated(file, base + start, base + i, out);
                     bad = true;
                     string_start = None;
                     break;
                 }
-                _ => {}
+                _ => i += 1,
             }
             continue;
         }
-        match c {
-            '"' => string_start = Some(i),
-            '/' if matches!(chars.peek(), Some((_, '/'))) => {
+        match b {
+            b'"' => {
+                string_start = Some(i);
+                i += 1;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
                 let text = line[i..].trim_end_matches(['\n', '\r']);
                 out.comments
                     .push(Comment { text: text.to_string(), span: Span::new(file, base + i..base + i + text.len()) });
                 break;
             }
-            c if !c.is_ascii() && c != '\u{FEFF}' => {
-                out.diagnostics.push(non_ascii(file, base + i, c));
-                bad = true;
+            b if b.is_ascii() => i += 1,
+            _ => {
+                let c = line[i..].chars().next().expect("a character starts here");
+                if c != '\u{FEFF}' {
+                    out.diagnostics.push(non_ascii(file, base + i, c));
+                    bad = true;
+                }
+                i += c.len_utf8();
             }
-            _ => {}
         }
     }
     if let Some(start) = string_start {

@@ -8,6 +8,9 @@
 //! let pest types leave `parser.rs`.
 
 pub mod ast;
+mod direct;
+#[cfg(test)]
+mod direct_tests;
 pub mod format;
 mod lexical;
 mod load;

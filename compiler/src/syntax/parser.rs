@@ -8,8 +8,8 @@ use pest::Parser as _;
 use crate::diag::{did_you_mean, Code, Diagnostic, FileId, Label, SourceMap, Span};
 
 use super::ast::*;
-use super::lexical;
 use super::DECLARATION_KEYWORDS;
+use super::{direct, lexical};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "syntax/grammar.pest"]
@@ -18,27 +18,40 @@ struct SegParser;
 /// Parses one file of the source map. Always returns a tree: the declarations that
 /// parsed, plus a diagnostic for each stretch of text that did not.
 pub fn parse(sources: &SourceMap, file: FileId) -> (File, Vec<Diagnostic>) {
+    parse_with(sources, file, direct::declaration)
+}
+
+/// A parser that may decline any declaration (`None`), for which pest is then used.
+pub(super) type FastPath = fn(FileId, &str, usize) -> Option<(Item, usize)>;
+
+/// [`parse`] with `fast` tried first at every declaration; the tests compare the
+/// direct parser with one that always declines (pest alone).
+pub(super) fn parse_with(sources: &SourceMap, file: FileId, fast: FastPath) -> (File, Vec<Diagnostic>) {
     let text = sources.get(file).text.as_str();
     let lex = lexical::scan(file, text);
     let mut diagnostics = lex.diagnostics;
     let mut items = Vec::new();
     let mut pos = skip_trivia(text, 0);
     while pos < text.len() {
-        match SegParser::parse(Rule::item, &text[pos..]) {
-            Ok(mut pairs) => {
-                let Some(pair) = pairs.next() else { break };
-                let end = pos + pair.as_span().end();
-                let builder = Builder { file, base: pos };
-                if let Some(item) = pair.into_inner().next() {
-                    items.push(builder.item(item));
-                }
+        // Well-formed declarations take the direct parser; pest parses the rest again,
+        // to report and recover exactly as the grammar says.
+        let parsed = match fast(file, text, pos) {
+            Some((item, end)) => Ok((Some(item), end)),
+            None => pest_declaration(file, text, pos),
+        };
+        match parsed {
+            Ok((item, end)) => {
+                items.extend(item);
                 // An empty match cannot happen (every declaration starts with a
                 // keyword), but guarantee progress regardless.
                 pos = skip_trivia(text, end.max(pos + 1));
             }
             Err(error) => {
                 let at = pos + error_offset(&error);
-                let on_bad_line = lex.bad_lines.iter().any(|r| r.contains(&at) || r.end == at);
+                // The bad lines are sorted and disjoint: the first that does not end
+                // before `at` is the only one that can hold it.
+                let first = lex.bad_lines.partition_point(|r| r.end < at);
+                let on_bad_line = lex.bad_lines.get(first).is_some_and(|r| r.start <= at);
                 if !on_bad_line {
                     diagnostics.push(syntax_error(file, text, at, &error.variant));
                 }
@@ -48,6 +61,52 @@ pub fn parse(sources: &SourceMap, file: FileId) -> (File, Vec<Diagnostic>) {
     }
     let file_ast = File { id: file, items, comments: lex.comments };
     (file_ast, diagnostics)
+}
+
+/// The declaration at `pos` by the grammar: its item (`None` only if pest matched
+/// `item` without a declaration inside, which the grammar rules out) and where pest's
+/// match ends.
+///
+/// pest first gets a window of the text rather than all of it: building an error, it
+/// scans its input from the end back to the error's line, which over the rest of the
+/// file at every broken declaration would be quadratic. An error from a parse that
+/// cannot have read the end of its window (see [`read_bound`]) is the error over the
+/// whole text; otherwise the window grows. A match is always taken over the whole
+/// text, since a window may have cut off a block the declaration ends with; a match
+/// builds no error, and pest reads only as far as the grammar needs.
+fn pest_declaration(file: FileId, text: &str, pos: usize) -> Result<(Option<Item>, usize), pest::error::Error<Rule>> {
+    let mut window = INITIAL_WINDOW;
+    let pairs = loop {
+        let mut end = pos.saturating_add(window).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let whole = end == text.len();
+        match SegParser::parse(Rule::item, &text[pos..end]) {
+            Ok(pairs) if whole => break pairs,
+            Err(error) if whole || read_bound(text, pos + error_offset(&error)) < end => return Err(error),
+            Ok(_) => window = usize::MAX,
+            Err(_) => window = window.saturating_mul(4),
+        }
+    };
+    let Some(pair) = pairs.peek() else { return Ok((None, text.len())) };
+    let end = pos + pair.as_span().end();
+    let builder = Builder { file, base: pos };
+    Ok((pair.into_inner().next().map(|item| builder.item(item)), end))
+}
+
+/// The first window pest gets: larger than any sensible declaration.
+const INITIAL_WINDOW: usize = 4096;
+
+/// An offset beyond every byte a failed parse may have read, given where it failed
+/// (pest's error position: the furthest position at which a rule was tried). Every
+/// token that matched ends at or before that position, and a token tried there or
+/// earlier reads at most to the end of its line (a string) or a few bytes on (a
+/// keyword and its boundary); so the end of the line plus a margin bounds every read.
+fn read_bound(text: &str, frontier: usize) -> usize {
+    const MARGIN: usize = 64;
+    let line_end = text[frontier.min(text.len())..].find('\n').map_or(text.len(), |n| frontier + n);
+    line_end + MARGIN
 }
 
 /// Skips whitespace and comments.
@@ -480,7 +539,7 @@ fn property_keyword(rule: Rule) -> Keyword {
     }
 }
 
-fn unescape(raw: &str) -> String {
+pub(super) fn unescape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {
@@ -548,6 +607,50 @@ mod tests {
         let junk: String = (0..200_000u32).map(|i| char::from(b" {}\"/:x\n-=>*"[(i % 12) as usize])).collect();
         let (_, diags, _) = parse_text(&junk);
         assert!(!diags.is_empty());
+    }
+
+    /// The windowed pest parse and pest over the whole text: the same match (item
+    /// and end) or the same error (offset and expectations).
+    fn assert_window_agrees(text: &str) {
+        let show = |r: Result<(Option<Item>, usize), pest::error::Error<Rule>>| match r {
+            Ok((item, end)) => format!("{item:?} ending at {end}"),
+            Err(e) => format!("error at {}: {:?}", error_offset(&e), e.variant),
+        };
+        let whole = SegParser::parse(Rule::item, text).map(|mut pairs| {
+            let pair = pairs.next().expect("a match");
+            let end = pair.as_span().end();
+            (pair.into_inner().next().map(|item| Builder { file: FileId(0), base: 0 }.item(item)), end)
+        });
+        assert_eq!(show(pest_declaration(FileId(0), text, 0)), show(whole), "on a text of {} bytes", text.len());
+    }
+
+    #[test]
+    fn windowed_pest_agrees_with_pest_over_the_whole_text() {
+        let lines = |n: usize, line: &str| -> String { (0..n).map(|i| format!("  {line}{i}\n")).collect() };
+        let methods = lines(600, "methods GET");
+        let values = lines(600, "v");
+        let mut texts = vec![
+            format!("allow a -> b:c {{\n{methods}}}\n"),
+            format!("allow a -> b:c {{\n{methods} bogus }}\nallow d -> e:f\n"),
+            format!("allow a -> b:c\n{}{{ methods GET }}", lines(600, "// note ")),
+            format!("segment a in b {{ select\n{values} selct x }}"),
+            format!("segment a in b {{ select\n{values} \"open\n}}"),
+            format!("trust {{\n{}  x accepts }}", lines(600, "l")),
+        ];
+        // Errors, strings and keywords at every offset around the first window's end.
+        for pad in INITIAL_WINDOW - 80..INITIAL_WINDOW + 40 {
+            let blank = " ".repeat(pad);
+            texts.push(format!("segment a in b {{{blank}bogus }}"));
+            texts.push(format!("segment a in b {{{blank}select \"no end\nx }}"));
+            texts.push(format!("target t {{{blank}identity-suffix x }}"));
+            texts.push(format!("target t {{{blank}identity-suffi x }}"));
+            texts.push(format!("segment a in b {{ select \"{}\" }}", "é".repeat(pad / 2)));
+            texts.push(format!("allow a -> b:c {{{blank}methods GET }}"));
+            texts.push(format!("allow a -> b:c {{{blank}methods GET"));
+        }
+        for text in &texts {
+            assert_window_agrees(text);
+        }
     }
 
     #[test]
