@@ -40,6 +40,8 @@ const PEER_AUTHENTICATION: &str = "default";
 /// Upstream schema limit on `spec.rules`.
 const MAX_RULES: usize = 512;
 
+super::custom_resource!(PeerAuthentication, AuthorizationPolicy);
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PeerAuthentication {
@@ -294,12 +296,12 @@ mod tests {
         emit(&shop(IngressKind::Nginx, MeshKind::Istio))
     }
 
-    fn find<'a>(objects: &'a [Object], kind: &str, namespace: &str, name: &str) -> &'a serde_yaml::Value {
-        &objects
+    fn find(objects: &[Object], kind: &str, namespace: &str, name: &str) -> serde_yaml::Value {
+        objects
             .iter()
             .find(|o| o.kind == kind && o.namespace.as_deref() == Some(namespace) && o.name == name)
             .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"))
-            .body
+            .body()
     }
 
     fn rules(body: &serde_yaml::Value) -> &Vec<serde_yaml::Value> {
@@ -319,7 +321,7 @@ mod tests {
             assert_eq!(pa["spec"], yaml("mtls: {mode: STRICT}"));
             let deny = find(&objects, "AuthorizationPolicy", ns, "allow-nothing");
             assert_eq!(deny["spec"], yaml("{}"));
-            assert!(serde_yaml::to_string(deny).unwrap().contains("spec: {}"));
+            assert!(serde_yaml::to_string(&deny).unwrap().contains("spec: {}"));
         }
         // Nothing is written into the standard library's namespaces.
         assert!(objects.iter().all(|o| matches!(o.namespace.as_deref(), Some("data" | "shop"))));
@@ -403,7 +405,8 @@ mod tests {
                 if object.kind != "AuthorizationPolicy" || object.name == ALLOW_NOTHING {
                     continue;
                 }
-                let rules = rules(&object.body);
+                let body = object.body();
+                let rules = rules(&body);
                 assert!(!rules.is_empty(), "{} has no rules", object.name);
                 for rule in rules {
                     let principals = rule["from"][0]["source"]["principals"].as_sequence().expect("principals");
@@ -459,7 +462,7 @@ mod tests {
         // web has no sidecar: no policy selects it; as a caller it has no principal.
         assert!(!objects.iter().any(|o| o.name == "web"));
         let api = find(&objects, "AuthorizationPolicy", "shop", "api");
-        assert!(!serde_yaml::to_string(api).unwrap().contains("sa/web"));
+        assert!(!serde_yaml::to_string(&api).unwrap().contains("sa/web"));
         // An unmeshed controller cannot be named either.
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
         policy.segments[sample::INGRESS_NGINX.0].meshed = false;
@@ -481,7 +484,7 @@ mod tests {
         let second = Exposure { host: "www.example.com".into(), ..policy.exposures[0].clone() };
         policy.exposures.push(second);
         let objects = emit(&policy);
-        assert_eq!(rules(find(&objects, "AuthorizationPolicy", "shop", "web")).len(), 1);
+        assert_eq!(rules(&find(&objects, "AuthorizationPolicy", "shop", "web")).len(), 1);
     }
 
     #[test]
@@ -505,7 +508,7 @@ mod tests {
             assert!(o.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
             assert!(seen.insert((o.kind.clone(), o.namespace.clone(), o.name.clone())), "duplicate {}", o.name);
             assert_eq!(o.api_version, "security.istio.io/v1");
-            assert_eq!(o.body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
+            assert_eq!(o.body()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Takes: an [`ir::Policy`](crate::ir::Policy).
 //! Gives: [`Object`]s: typed Kubernetes objects (k8s-openapi for core kinds, serde
-//! structs for CRDs) turned into YAML values in their field order, with the layer,
+//! structs for CRDs) serialised to YAML text in their field order, with the layer,
 //! namespace, kind and name that `emit` derives a file path from.
 //! Must not: see the AST, report user errors (the checker has), or touch the disk.
 //!
@@ -97,6 +97,11 @@ pub fn emit_all(policy: &Policy) -> Vec<Object> {
 }
 
 /// One emitted Kubernetes object.
+///
+/// The object is kept as its YAML text, serialised once from the backend's typed
+/// object: that text is what `emit` writes, and it takes a fraction of the memory
+/// (and time) a `serde_yaml::Value` tree of the same object would. [`Object::body`]
+/// parses it back for the few readers (tests, `explain`) that want a tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
     pub backend: Backend,
@@ -105,35 +110,86 @@ pub struct Object {
     /// `None` for cluster-scoped kinds (Namespace); every other object is namespaced.
     pub namespace: Option<String>,
     pub name: String,
-    /// The whole object (apiVersion, kind, metadata, spec) in field order.
-    pub body: serde_yaml::Value,
+    /// The whole object (apiVersion, kind, metadata, spec) in field order, as YAML.
+    yaml: String,
 }
 
 impl Object {
-    /// Wraps a typed object. `T` must serialise `apiVersion`, `kind` and a `metadata`
-    /// built by [`metadata`]; the fields are read back from the value so that they can
-    /// never disagree with the body.
-    pub fn new<T: Serialize>(backend: Backend, typed: &T) -> Object {
-        // Serialising plain structs of strings, numbers and maps into a YAML value has
-        // no failure mode; a failure here is a bug in the backend's types.
-        let body = serde_yaml::to_value(typed).expect("backend objects serialise to YAML");
-        let field = |path: &[&str]| -> String {
-            let mut v = &body;
-            for key in path {
-                v = &v[*key];
-            }
-            v.as_str().unwrap_or_default().to_string()
-        };
+    /// Serialises a typed object. The identifying fields come from the same typed
+    /// object the text is serialised from, so they can never disagree with it.
+    pub fn new<T: Resource>(backend: Backend, typed: &T) -> Object {
+        // Serialising plain structs of strings, numbers and maps to YAML has no failure
+        // mode; a failure here is a bug in the backend's types.
+        let yaml = serde_yaml::to_string(typed).expect("backend objects serialise to YAML");
+        let metadata = typed.metadata();
         Object {
             backend,
-            api_version: field(&["apiVersion"]),
-            kind: field(&["kind"]),
-            namespace: Some(field(&["metadata", "namespace"])).filter(|ns| !ns.is_empty()),
-            name: field(&["metadata", "name"]),
-            body,
+            api_version: typed.api_version().to_string(),
+            kind: typed.kind().to_string(),
+            namespace: metadata.namespace.clone().filter(|ns| !ns.is_empty()),
+            name: metadata.name.clone().unwrap_or_default(),
+            yaml,
         }
     }
+
+    /// The object as YAML, without the generated-file header.
+    pub fn yaml(&self) -> &str {
+        &self.yaml
+    }
+
+    /// The object as a YAML tree, parsed from [`Object::yaml`] on each call.
+    pub fn body(&self) -> serde_yaml::Value {
+        // segc's own YAML always parses back; failing would be a bug.
+        serde_yaml::from_str(&self.yaml).expect("emitted YAML parses back")
+    }
 }
+
+/// A typed Kubernetes object a backend emits: it serialises `apiVersion`, `kind` and
+/// `metadata` (built by [`metadata`]), and gives [`Object::new`] the same fields.
+pub trait Resource: Serialize {
+    fn api_version(&self) -> &str;
+    fn kind(&self) -> &str;
+    fn metadata(&self) -> &ObjectMeta;
+}
+
+/// The core kinds serialise their `apiVersion` and `kind` from these constants.
+impl<T> Resource for T
+where
+    T: k8s_openapi::Resource + k8s_openapi::Metadata<Ty = ObjectMeta> + Serialize,
+{
+    fn api_version(&self) -> &str {
+        T::API_VERSION
+    }
+
+    fn kind(&self) -> &str {
+        T::KIND
+    }
+
+    fn metadata(&self) -> &ObjectMeta {
+        k8s_openapi::Metadata::metadata(self)
+    }
+}
+
+/// Implements [`Resource`] for custom resources typed as structs with `api_version`,
+/// `kind` and `metadata` fields.
+macro_rules! custom_resource {
+    ($($ty:ty),+ $(,)?) => {
+        $(impl $crate::backends::Resource for $ty {
+            fn api_version(&self) -> &str {
+                &self.api_version
+            }
+
+            fn kind(&self) -> &str {
+                &self.kind
+            }
+
+            fn metadata(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                &self.metadata
+            }
+        })+
+    };
+}
+pub(crate) use custom_resource;
 
 /// Metadata for an emitted object: name, namespace and the managed-by label.
 pub fn metadata(name: impl Into<String>, namespace: impl Into<String>) -> ObjectMeta {

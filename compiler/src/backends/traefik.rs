@@ -30,6 +30,8 @@ const ENTRY_POINT_HTTPS: &str = "websecure";
 /// default priority (the length of the whole rule) would pick by rule length instead.
 const HOST_TIER: i64 = 1_000_000;
 
+super::custom_resource!(IngressRoute, Middleware);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressRoute {
@@ -278,12 +280,12 @@ mod tests {
 
     fn route_of(object: &Object) -> IngressRoute {
         assert_eq!(object.kind, "IngressRoute");
-        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as an IngressRoute")
+        serde_yaml::from_str(object.yaml()).expect("emitted YAML parses back as an IngressRoute")
     }
 
     fn middleware_of(object: &Object) -> Middleware {
         assert_eq!(object.kind, "Middleware");
-        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as a Middleware")
+        serde_yaml::from_str(object.yaml()).expect("emitted YAML parses back as a Middleware")
     }
 
     /// A reading of a Traefik rule as built here, to check what it matches: `Path`
@@ -446,7 +448,7 @@ mod tests {
     #[test]
     fn serialised_yaml_names_its_kind_and_skips_empty_fields() {
         let objects = emit(&policy());
-        let text = serde_yaml::to_string(&objects[0].body).expect("yaml");
+        let text = objects[0].yaml().to_string();
         assert!(text.starts_with("apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"), "{text}");
         assert!(!text.contains("null") && !text.contains("middlewares") && !text.contains("scheme"), "{text}");
     }

@@ -38,19 +38,13 @@ pub fn path_of(object: &Object) -> PathBuf {
     [object.backend.as_str(), namespace, &file].iter().collect()
 }
 
-/// The YAML of one object, without header.
-pub fn to_yaml(object: &Object) -> String {
-    // A YAML value built by serde_yaml always serialises; failing would be a bug.
-    serde_yaml::to_string(&object.body).expect("YAML values serialise")
-}
-
 /// Renders every object to its file, sorted by path. Two objects at one path would
 /// mean two objects of the same kind and name in one namespace: a backend bug, which
 /// this reports rather than silently dropping one.
 pub fn render(source_name: &str, target: &str, objects: &[Object]) -> Result<Vec<Rendered>, String> {
     let header = header(source_name, target);
     let mut files: Vec<Rendered> =
-        objects.iter().map(|o| Rendered { path: path_of(o), contents: format!("{header}{}", to_yaml(o)) }).collect();
+        objects.iter().map(|o| Rendered { path: path_of(o), contents: format!("{header}{}", o.yaml()) }).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     if let Some(pair) = files.windows(2).find(|w| w[0].path == w[1].path) {
         return Err(format!("two objects would be written to {}", pair[0].path.display()));
@@ -73,20 +67,24 @@ pub fn stream(source_name: &str, target: &str, objects: &[Object]) -> Result<Str
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
     use super::*;
-    use crate::backends::Backend;
+    use crate::backends::{metadata, Backend};
+
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Resource {
+        api_version: &'static str,
+        kind: String,
+        metadata: ObjectMeta,
+    }
+    crate::backends::custom_resource!(Resource);
 
     fn object(kind: &str, namespace: Option<&str>, name: &str) -> Object {
-        let mut body = serde_yaml::Mapping::new();
-        body.insert("kind".into(), kind.into());
-        Object {
-            backend: Backend::Istio,
-            api_version: "v1".into(),
-            kind: kind.into(),
-            namespace: namespace.map(str::to_string),
-            name: name.into(),
-            body: body.into(),
-        }
+        let mut metadata = metadata(name, namespace.unwrap_or_default());
+        metadata.namespace = namespace.map(str::to_string);
+        Object::new(Backend::Istio, &Resource { api_version: "v1", kind: kind.into(), metadata })
     }
 
     #[test]
