@@ -23,6 +23,7 @@ mod names;
 pub mod netpol;
 pub mod nginx;
 pub mod traefik;
+mod yaml;
 
 pub use names::{object_name, unique_name};
 
@@ -120,7 +121,7 @@ impl Object {
     pub fn new<T: Resource>(backend: Backend, typed: &T) -> Object {
         // Serialising plain structs of strings, numbers and maps to YAML has no failure
         // mode; a failure here is a bug in the backend's types.
-        let yaml = serde_yaml::to_string(typed).expect("backend objects serialise to YAML");
+        let yaml = yaml::to_string(typed).expect("backend objects serialise to YAML");
         let metadata = typed.metadata();
         Object {
             backend,
