@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{metadata, object_name, unique_name, Backend, Object};
@@ -123,27 +124,43 @@ struct Operation {
 /// Every object of the Istio layer, in namespace order, then segment order.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let inbound = Inbound::index(policy);
-    let mut objects = Vec::new();
-    for namespace in &policy.managed_namespaces {
-        objects.push(Object::new(Backend::Istio, &peer_authentication(namespace)));
-        objects.push(Object::new(Backend::Istio, &allow_nothing(namespace)));
-        // Names already taken in this namespace, so that a segment called
-        // `allow-nothing` cannot replace the deny-all policy.
-        let mut taken: BTreeSet<String> = [ALLOW_NOTHING.to_string()].into();
-        for (id, segment) in policy.segments_in(namespace) {
-            if !segment.managed || !segment.meshed {
-                continue;
-            }
-            let rules = segment_rules(policy, &inbound, id);
-            for (index, chunk) in rules.chunks(MAX_RULES).enumerate() {
-                let base = if index == 0 {
-                    segment.slug.clone()
-                } else {
-                    object_name(&[&segment.slug, &(index + 1).to_string()])
-                };
-                let name = unique_name(&mut taken, base);
-                objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk.to_vec())));
-            }
+    let segments = super::segments_by_namespace(policy);
+    // Namespaces share nothing (names are unique per namespace): build them in
+    // parallel; collecting keeps namespace order.
+    policy
+        .managed_namespaces
+        .par_iter()
+        .flat_map_iter(|namespace| {
+            namespace_objects(policy, &inbound, namespace, segments.get(namespace.as_str()).map_or(&[], Vec::as_slice))
+        })
+        .collect()
+}
+
+/// The objects of one managed namespace: mTLS, deny-all, then one policy per managed
+/// meshed segment (of `segments`, the namespace's) that anything may reach.
+fn namespace_objects(
+    policy: &Policy,
+    inbound: &Inbound,
+    namespace: &str,
+    segments: &[(SegmentId, &Segment)],
+) -> Vec<Object> {
+    let mut objects = vec![
+        Object::new(Backend::Istio, &peer_authentication(namespace)),
+        Object::new(Backend::Istio, &allow_nothing(namespace)),
+    ];
+    // Names already taken in this namespace, so that a segment called
+    // `allow-nothing` cannot replace the deny-all policy.
+    let mut taken: BTreeSet<String> = [ALLOW_NOTHING.to_string()].into();
+    for &(id, segment) in segments {
+        if !segment.managed || !segment.meshed {
+            continue;
+        }
+        let rules = segment_rules(policy, inbound, id);
+        for (index, chunk) in rules.chunks(MAX_RULES).enumerate() {
+            let base =
+                if index == 0 { segment.slug.clone() } else { object_name(&[&segment.slug, &(index + 1).to_string()]) };
+            let name = unique_name(&mut taken, base);
+            objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk.to_vec())));
         }
     }
     objects

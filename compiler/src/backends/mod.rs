@@ -7,14 +7,18 @@
 //! Must not: see the AST, report user errors (the checker has), or touch the disk.
 //!
 //! Every backend is a pure function of the policy and iterates it in its sorted order,
-//! so its output is deterministic.
+//! so its output is deterministic. Backends build independent objects (per namespace,
+//! segment or exposure) in parallel with rayon; collecting a parallel iterator keeps
+//! the sequential order, so the output does not depend on scheduling.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::ir::{IngressKind, MeshKind, Policy};
+use crate::ir::{IngressKind, MeshKind, Policy, Segment, SegmentId};
 
 mod exposure;
 pub mod istio;
@@ -92,9 +96,27 @@ impl fmt::Display for Backend {
     }
 }
 
-/// Every object of every backend the policy's target selects.
+/// Every object of every backend the policy's target selects, backend by backend in
+/// [`Backend::for_target`] order. The backends are independent, so they run in
+/// parallel; collecting keeps their order.
 pub fn emit_all(policy: &Policy) -> Vec<Object> {
-    Backend::for_target(policy).into_iter().flat_map(|b| b.emit(policy)).collect()
+    let per_backend: Vec<Vec<Object>> = Backend::for_target(policy).into_par_iter().map(|b| b.emit(policy)).collect();
+    let mut objects = Vec::with_capacity(per_backend.iter().map(Vec::len).sum());
+    for mut backend in per_backend {
+        objects.append(&mut backend);
+    }
+    objects
+}
+
+/// Every segment of the policy, grouped by namespace, each group in policy order: built
+/// once, so that a backend working namespace by namespace does not scan every segment
+/// for each namespace (that would be quadratic in the size of the policy).
+fn segments_by_namespace(policy: &Policy) -> BTreeMap<&str, Vec<(SegmentId, &Segment)>> {
+    let mut groups: BTreeMap<&str, Vec<(SegmentId, &Segment)>> = BTreeMap::new();
+    for (i, segment) in policy.segments.iter().enumerate() {
+        groups.entry(segment.namespace.as_str()).or_default().push((SegmentId(i), segment));
+    }
+    groups
 }
 
 /// One emitted Kubernetes object.
@@ -199,5 +221,45 @@ pub fn metadata(name: impl Into<String>, namespace: impl Into<String>) -> Object
         namespace: Some(namespace.into()),
         labels: Some([(MANAGED_BY.0.to_string(), MANAGED_BY.1.to_string())].into_iter().collect()),
         ..ObjectMeta::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::ir::sample::{shop, with_api_exposure};
+
+    fn policies() -> Vec<Policy> {
+        let mut out = Vec::new();
+        for ingress in [IngressKind::Nginx, IngressKind::Traefik] {
+            for mesh in [MeshKind::Istio, MeshKind::Linkerd, MeshKind::None] {
+                out.push(with_api_exposure(shop(ingress, mesh)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_namespace_index_lists_what_a_scan_finds_in_order() {
+        for policy in policies() {
+            let index = segments_by_namespace(&policy);
+            let namespaces: BTreeSet<&str> = policy.segments.iter().map(|s| s.namespace.as_str()).collect();
+            assert_eq!(index.keys().copied().collect::<BTreeSet<_>>(), namespaces);
+            for (namespace, segments) in &index {
+                let scanned: Vec<(SegmentId, &Segment)> = policy.segments_in(namespace).collect();
+                assert_eq!(segments, &scanned, "{namespace}");
+            }
+        }
+    }
+
+    #[test]
+    fn emit_all_is_every_backend_in_target_order() {
+        for policy in policies() {
+            let sequential: Vec<Object> =
+                Backend::for_target(&policy).into_iter().flat_map(|b| b.emit(&policy)).collect();
+            assert_eq!(emit_all(&policy), sequential);
+        }
     }
 }

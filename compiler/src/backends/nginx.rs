@@ -20,6 +20,8 @@ use k8s_openapi::api::networking::v1::{
     IngressTLS, ServiceBackendPort,
 };
 
+use rayon::prelude::*;
+
 use super::exposure::exposure_names;
 use super::{metadata, Backend, Object};
 use crate::ir::{Exposure, PathMatch, Policy};
@@ -77,9 +79,10 @@ pub mod controller {
 /// One Ingress per exposure, in the policy's exposure order.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let names = exposure_names(policy);
+    // Exposures are independent: build them in parallel; collecting keeps their order.
     policy
         .exposures
-        .iter()
+        .par_iter()
         .zip(names)
         .map(|(exposure, name)| Object::new(Backend::Nginx, &ingress(policy, exposure, name)))
         .collect()

@@ -13,6 +13,7 @@
 //! `traefik.io_ingressroutes.yaml` and `traefik.io_middlewares.yaml`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::exposure::{client_ranges, exposure_names, is_wildcard};
@@ -124,17 +125,25 @@ pub struct ForwardAuth {
 /// auth), then its IngressRoute.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let names = exposure_names(policy);
-    let mut objects = Vec::new();
-    for (exposure, name) in policy.exposures.iter().zip(names) {
-        let namespace = &policy.segment(exposure.segment).namespace;
-        let middlewares = middlewares(exposure, &name, namespace);
-        let refs = middlewares
-            .iter()
-            .map(|m| MiddlewareRef { name: m.metadata.name.clone().unwrap_or_default(), namespace: namespace.clone() })
-            .collect();
-        objects.extend(middlewares.iter().map(|m| Object::new(Backend::Traefik, m)));
-        objects.push(Object::new(Backend::Traefik, &ingress_route(policy, exposure, name, refs)));
-    }
+    // Exposures are independent: build them in parallel; collecting keeps their order.
+    policy
+        .exposures
+        .par_iter()
+        .zip(names)
+        .flat_map_iter(|(exposure, name)| exposure_objects(policy, exposure, name))
+        .collect()
+}
+
+/// One exposure's Middlewares, then its IngressRoute.
+fn exposure_objects(policy: &Policy, exposure: &Exposure, name: String) -> Vec<Object> {
+    let namespace = &policy.segment(exposure.segment).namespace;
+    let middlewares = middlewares(exposure, &name, namespace);
+    let refs = middlewares
+        .iter()
+        .map(|m| MiddlewareRef { name: m.metadata.name.clone().unwrap_or_default(), namespace: namespace.clone() })
+        .collect();
+    let mut objects: Vec<Object> = middlewares.iter().map(|m| Object::new(Backend::Traefik, m)).collect();
+    objects.push(Object::new(Backend::Traefik, &ingress_route(policy, exposure, name, refs)));
     objects
 }
 
