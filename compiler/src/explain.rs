@@ -373,7 +373,8 @@ impl Layers {
                 }
                 // A Linkerd Server admits nothing without an AuthorizationPolicy.
                 _ => default_deny(objects, "Server", dest_ns.as_deref(), |o| {
-                    let port = &o.body["spec"]["port"];
+                    let body = o.body();
+                    let port = &body["spec"]["port"];
                     port.as_u64() == Some(u64::from(connection.port.number))
                         || world.pod(&connection.destination).is_some_and(|pod| {
                             pod.named_ports
@@ -403,11 +404,7 @@ fn default_deny(
     let namespace = namespace?;
     let object = objects.iter().find(|o| o.kind == kind && o.namespace.as_deref() == Some(namespace) && pick(o))?;
     let path = crate::emit::path_of(object);
-    verify::manifests::parse_documents(Path::new(&path), &crate::emit::to_yaml(object))
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|m| m.at)
+    verify::manifests::parse_documents(Path::new(&path), object.yaml()).ok()?.into_iter().next().map(|m| m.at)
 }
 
 #[cfg(test)]

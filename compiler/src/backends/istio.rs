@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{metadata, object_name, unique_name, Backend, Object};
@@ -39,6 +40,8 @@ const ALLOW_NOTHING: &str = "allow-nothing";
 const PEER_AUTHENTICATION: &str = "default";
 /// Upstream schema limit on `spec.rules`.
 const MAX_RULES: usize = 512;
+
+super::custom_resource!(PeerAuthentication, AuthorizationPolicy);
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -121,27 +124,43 @@ struct Operation {
 /// Every object of the Istio layer, in namespace order, then segment order.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let inbound = Inbound::index(policy);
-    let mut objects = Vec::new();
-    for namespace in &policy.managed_namespaces {
-        objects.push(Object::new(Backend::Istio, &peer_authentication(namespace)));
-        objects.push(Object::new(Backend::Istio, &allow_nothing(namespace)));
-        // Names already taken in this namespace, so that a segment called
-        // `allow-nothing` cannot replace the deny-all policy.
-        let mut taken: BTreeSet<String> = [ALLOW_NOTHING.to_string()].into();
-        for (id, segment) in policy.segments_in(namespace) {
-            if !segment.managed || !segment.meshed {
-                continue;
-            }
-            let rules = segment_rules(policy, &inbound, id);
-            for (index, chunk) in rules.chunks(MAX_RULES).enumerate() {
-                let base = if index == 0 {
-                    segment.slug.clone()
-                } else {
-                    object_name(&[&segment.slug, &(index + 1).to_string()])
-                };
-                let name = unique_name(&mut taken, base);
-                objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk.to_vec())));
-            }
+    let segments = super::segments_by_namespace(policy);
+    // Namespaces share nothing (names are unique per namespace): build them in
+    // parallel; collecting keeps namespace order.
+    policy
+        .managed_namespaces
+        .par_iter()
+        .flat_map_iter(|namespace| {
+            namespace_objects(policy, &inbound, namespace, segments.get(namespace.as_str()).map_or(&[], Vec::as_slice))
+        })
+        .collect()
+}
+
+/// The objects of one managed namespace: mTLS, deny-all, then one policy per managed
+/// meshed segment (of `segments`, the namespace's) that anything may reach.
+fn namespace_objects(
+    policy: &Policy,
+    inbound: &Inbound,
+    namespace: &str,
+    segments: &[(SegmentId, &Segment)],
+) -> Vec<Object> {
+    let mut objects = vec![
+        Object::new(Backend::Istio, &peer_authentication(namespace)),
+        Object::new(Backend::Istio, &allow_nothing(namespace)),
+    ];
+    // Names already taken in this namespace, so that a segment called
+    // `allow-nothing` cannot replace the deny-all policy.
+    let mut taken: BTreeSet<String> = [ALLOW_NOTHING.to_string()].into();
+    for &(id, segment) in segments {
+        if !segment.managed || !segment.meshed {
+            continue;
+        }
+        let rules = segment_rules(policy, inbound, id);
+        for (index, chunk) in rules.chunks(MAX_RULES).enumerate() {
+            let base =
+                if index == 0 { segment.slug.clone() } else { object_name(&[&segment.slug, &(index + 1).to_string()]) };
+            let name = unique_name(&mut taken, base);
+            objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk.to_vec())));
         }
     }
     objects
@@ -294,12 +313,12 @@ mod tests {
         emit(&shop(IngressKind::Nginx, MeshKind::Istio))
     }
 
-    fn find<'a>(objects: &'a [Object], kind: &str, namespace: &str, name: &str) -> &'a serde_yaml::Value {
-        &objects
+    fn find(objects: &[Object], kind: &str, namespace: &str, name: &str) -> serde_yaml::Value {
+        objects
             .iter()
             .find(|o| o.kind == kind && o.namespace.as_deref() == Some(namespace) && o.name == name)
             .unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"))
-            .body
+            .body()
     }
 
     fn rules(body: &serde_yaml::Value) -> &Vec<serde_yaml::Value> {
@@ -319,7 +338,7 @@ mod tests {
             assert_eq!(pa["spec"], yaml("mtls: {mode: STRICT}"));
             let deny = find(&objects, "AuthorizationPolicy", ns, "allow-nothing");
             assert_eq!(deny["spec"], yaml("{}"));
-            assert!(serde_yaml::to_string(deny).unwrap().contains("spec: {}"));
+            assert!(serde_yaml::to_string(&deny).unwrap().contains("spec: {}"));
         }
         // Nothing is written into the standard library's namespaces.
         assert!(objects.iter().all(|o| matches!(o.namespace.as_deref(), Some("data" | "shop"))));
@@ -403,7 +422,8 @@ mod tests {
                 if object.kind != "AuthorizationPolicy" || object.name == ALLOW_NOTHING {
                     continue;
                 }
-                let rules = rules(&object.body);
+                let body = object.body();
+                let rules = rules(&body);
                 assert!(!rules.is_empty(), "{} has no rules", object.name);
                 for rule in rules {
                     let principals = rule["from"][0]["source"]["principals"].as_sequence().expect("principals");
@@ -459,7 +479,7 @@ mod tests {
         // web has no sidecar: no policy selects it; as a caller it has no principal.
         assert!(!objects.iter().any(|o| o.name == "web"));
         let api = find(&objects, "AuthorizationPolicy", "shop", "api");
-        assert!(!serde_yaml::to_string(api).unwrap().contains("sa/web"));
+        assert!(!serde_yaml::to_string(&api).unwrap().contains("sa/web"));
         // An unmeshed controller cannot be named either.
         let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
         policy.segments[sample::INGRESS_NGINX.0].meshed = false;
@@ -481,7 +501,7 @@ mod tests {
         let second = Exposure { host: "www.example.com".into(), ..policy.exposures[0].clone() };
         policy.exposures.push(second);
         let objects = emit(&policy);
-        assert_eq!(rules(find(&objects, "AuthorizationPolicy", "shop", "web")).len(), 1);
+        assert_eq!(rules(&find(&objects, "AuthorizationPolicy", "shop", "web")).len(), 1);
     }
 
     #[test]
@@ -505,7 +525,7 @@ mod tests {
             assert!(o.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
             assert!(seen.insert((o.kind.clone(), o.namespace.clone(), o.name.clone())), "duplicate {}", o.name);
             assert_eq!(o.api_version, "security.istio.io/v1");
-            assert_eq!(o.body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
+            assert_eq!(o.body()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
         }
     }
 }

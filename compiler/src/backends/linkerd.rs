@@ -34,6 +34,7 @@ mod routes;
 use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Namespace;
+use rayon::prelude::*;
 
 use self::crd::*;
 use self::routes::{Atom, Caller};
@@ -54,11 +55,17 @@ const MAX_RULES: usize = 16;
 /// Every object of the Linkerd layer, namespace by namespace.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let inbound = Inbound::index(policy);
-    let mut objects = Vec::new();
-    for namespace in &policy.managed_namespaces {
-        objects.extend(Namespaced::new(policy, namespace).emit(&inbound));
-    }
-    objects
+    let segments = super::segments_by_namespace(policy);
+    // Namespaces share nothing (names and authentications are per namespace): build
+    // them in parallel; collecting keeps namespace order.
+    policy
+        .managed_namespaces
+        .par_iter()
+        .flat_map_iter(|namespace| {
+            let segments = segments.get(namespace.as_str()).map_or(&[][..], Vec::as_slice);
+            Namespaced::new(policy, namespace).emit(&inbound, segments)
+        })
+        .collect()
 }
 
 /// Edges and exposures grouped by destination, built once so that emitting is linear in
@@ -197,9 +204,10 @@ impl<'p> Namespaced<'p> {
         }
     }
 
-    fn emit(mut self, inbound: &Inbound) -> Vec<Object> {
+    /// The namespace's objects; `segments` are the namespace's, in policy order.
+    fn emit(mut self, inbound: &Inbound, segments: &[(SegmentId, &Segment)]) -> Vec<Object> {
         let policy = self.policy;
-        for (id, segment) in policy.segments_in(self.namespace) {
+        for &(id, segment) in segments {
             if !segment.managed || !segment.meshed {
                 continue;
             }

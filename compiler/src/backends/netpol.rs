@@ -25,6 +25,7 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use rayon::prelude::*;
 
 use super::{metadata, object_name, Backend, Object};
 use crate::ir::{Destination, ExternalId, MeshKind, Policy, Port, Segment, SegmentId};
@@ -89,34 +90,35 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
     let managed: BTreeSet<&str> = policy.managed_namespaces.iter().map(String::as_str).collect();
     let (inbound, outbound) = connections(policy);
 
-    let mut objects = Vec::new();
-    for namespace in &policy.managed_namespaces {
-        objects.push(Object::new(Backend::NetworkPolicy, &default_deny(namespace)));
-        if let Some(dns) = allow_dns(policy, namespace) {
-            objects.push(Object::new(Backend::NetworkPolicy, &dns));
-        }
-        if let Some(control_plane) = allow_mesh_control_plane(policy, namespace) {
-            objects.push(Object::new(Backend::NetworkPolicy, &control_plane));
-        }
-    }
-    for (id, segment) in policy.managed_segments() {
+    // Each namespace's and each segment's policies are independent of the others':
+    // build (and serialise) them in parallel. The sort below fixes the order anyway.
+    let mut objects: Vec<Object> = policy
+        .managed_namespaces
+        .par_iter()
+        .flat_map_iter(|namespace| {
+            let dns = allow_dns(policy, namespace);
+            let control_plane = allow_mesh_control_plane(policy, namespace);
+            [Some(default_deny(namespace)), dns, control_plane].into_iter().flatten()
+        })
+        .map(|np| Object::new(Backend::NetworkPolicy, &np))
+        .collect();
+    let segments: Vec<(SegmentId, &Segment)> = policy
+        .managed_segments()
         // A managed segment lives in a managed namespace by construction; checking again
         // keeps the promise "nothing outside the managed namespaces" local to this file.
-        if !managed.contains(segment.namespace.as_str()) {
-            continue;
-        }
-        if let Some(rules) = inbound.get(&id) {
-            if let Some(np) = ingress_policy(policy, segment, rules) {
-                objects.push(Object::new(Backend::NetworkPolicy, &np));
-            }
-        }
-        if let Some(rules) = outbound.get(&id) {
-            if let Some(np) = egress_policy(policy, segment, rules) {
-                objects.push(Object::new(Backend::NetworkPolicy, &np));
-            }
-        }
-    }
-    objects.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        .filter(|(_, segment)| managed.contains(segment.namespace.as_str()))
+        .collect();
+    objects.par_extend(
+        segments
+            .par_iter()
+            .flat_map_iter(|&(id, segment)| {
+                let ingress = inbound.get(&id).and_then(|rules| ingress_policy(policy, segment, rules));
+                let egress = outbound.get(&id).and_then(|rules| egress_policy(policy, segment, rules));
+                [ingress, egress].into_iter().flatten()
+            })
+            .map(|np| Object::new(Backend::NetworkPolicy, &np)),
+    );
+    objects.par_sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     objects
 }
 

@@ -20,6 +20,8 @@ use k8s_openapi::api::networking::v1::{
     IngressTLS, ServiceBackendPort,
 };
 
+use rayon::prelude::*;
+
 use super::exposure::exposure_names;
 use super::{metadata, Backend, Object};
 use crate::ir::{Exposure, PathMatch, Policy};
@@ -77,9 +79,10 @@ pub mod controller {
 /// One Ingress per exposure, in the policy's exposure order.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let names = exposure_names(policy);
+    // Exposures are independent: build them in parallel; collecting keeps their order.
     policy
         .exposures
-        .iter()
+        .par_iter()
         .zip(names)
         .map(|(exposure, name)| Object::new(Backend::Nginx, &ingress(policy, exposure, name)))
         .collect()
@@ -153,11 +156,11 @@ mod tests {
     }
 
     fn ingress_of(object: &Object) -> Ingress {
-        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as an Ingress")
+        serde_yaml::from_str(object.yaml()).expect("emitted YAML parses back as an Ingress")
     }
 
-    fn annotation<'a>(object: &'a Object, key: &str) -> Option<&'a str> {
-        object.body["metadata"]["annotations"][key].as_str()
+    fn annotation(object: &Object, key: &str) -> Option<String> {
+        object.body()["metadata"]["annotations"][key].as_str().map(str::to_string)
     }
 
     #[test]
@@ -170,7 +173,7 @@ mod tests {
         assert_eq!(object.kind, "Ingress");
         assert_eq!(object.name, "web-shop-example-com");
         assert_eq!(object.namespace.as_deref(), Some("shop"));
-        assert_eq!(object.body["metadata"]["labels"]["app.kubernetes.io/managed-by"].as_str(), Some("segc"));
+        assert_eq!(object.body()["metadata"]["labels"]["app.kubernetes.io/managed-by"].as_str(), Some("segc"));
         let spec = ingress_of(object).spec.expect("spec");
         assert_eq!(spec.ingress_class_name.as_deref(), Some("nginx"));
         let rules = spec.rules.expect("rules");
@@ -210,8 +213,8 @@ mod tests {
         assert_eq!(tls.len(), 1);
         assert_eq!(tls[0].hosts.as_deref(), Some(&["shop.example.com".to_string()][..]));
         assert_eq!(tls[0].secret_name.as_deref(), Some("shop-tls"));
-        assert_eq!(annotation(&objects[0], controller::SSL_REDIRECT), Some("true"));
-        assert_eq!(annotation(&objects[0], controller::FORCE_SSL_REDIRECT), Some("true"));
+        assert_eq!(annotation(&objects[0], controller::SSL_REDIRECT), Some("true".to_string()));
+        assert_eq!(annotation(&objects[0], controller::FORCE_SSL_REDIRECT), Some("true".to_string()));
     }
 
     #[test]
@@ -227,9 +230,9 @@ mod tests {
     fn sources_auth_and_grpc_become_annotations() {
         let objects = emit(&policy_with_api());
         let api = &objects[0];
-        assert_eq!(annotation(api, controller::WHITELIST_SOURCE_RANGE), Some("10.0.0.0/8,198.51.100.0/24"));
-        assert_eq!(annotation(api, controller::AUTH_URL), Some("https://auth.example.com/verify"));
-        assert_eq!(annotation(api, controller::BACKEND_PROTOCOL), Some("GRPC"));
+        assert_eq!(annotation(api, controller::WHITELIST_SOURCE_RANGE), Some("10.0.0.0/8,198.51.100.0/24".to_string()));
+        assert_eq!(annotation(api, controller::AUTH_URL), Some("https://auth.example.com/verify".to_string()));
+        assert_eq!(annotation(api, controller::BACKEND_PROTOCOL), Some("GRPC".to_string()));
         // The sample's web exposure has none of them: anywhere, no auth, plain HTTP.
         let web = &objects[1];
         assert_eq!(web.name, "web-shop-example-com");
@@ -241,7 +244,7 @@ mod tests {
     #[test]
     fn never_regex_paths_use_regex_rewrites_or_snippets() {
         for object in emit(&policy_with_api()) {
-            let annotations = object.body["metadata"]["annotations"].as_mapping().cloned().unwrap_or_default();
+            let annotations = object.body()["metadata"]["annotations"].as_mapping().cloned().unwrap_or_default();
             for key in annotations.keys() {
                 let key = key.as_str().unwrap_or_default();
                 assert!(!key.ends_with("-snippet"), "{key}");
@@ -277,8 +280,8 @@ mod tests {
 
     #[test]
     fn serialised_yaml_names_its_kind() {
-        let text = serde_yaml::to_string(&emit(&policy())[0].body).expect("yaml");
+        let text = serde_yaml::to_string(&emit(&policy())[0].body()).expect("yaml");
         assert!(text.starts_with("apiVersion: networking.k8s.io/v1\nkind: Ingress\n"), "{text}");
-        assert_eq!(serde_yaml::from_str::<Value>(&text).expect("parses"), emit(&policy())[0].body);
+        assert_eq!(serde_yaml::from_str::<Value>(&text).expect("parses"), emit(&policy())[0].body());
     }
 }

@@ -13,6 +13,7 @@
 //! `traefik.io_ingressroutes.yaml` and `traefik.io_middlewares.yaml`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::exposure::{client_ranges, exposure_names, is_wildcard};
@@ -29,6 +30,8 @@ const ENTRY_POINT_HTTPS: &str = "websecure";
 /// ingress-nginx (and the Ingress API) choose between overlapping exposures; Traefik's
 /// default priority (the length of the whole rule) would pick by rule length instead.
 const HOST_TIER: i64 = 1_000_000;
+
+super::custom_resource!(IngressRoute, Middleware);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,17 +125,25 @@ pub struct ForwardAuth {
 /// auth), then its IngressRoute.
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let names = exposure_names(policy);
-    let mut objects = Vec::new();
-    for (exposure, name) in policy.exposures.iter().zip(names) {
-        let namespace = &policy.segment(exposure.segment).namespace;
-        let middlewares = middlewares(exposure, &name, namespace);
-        let refs = middlewares
-            .iter()
-            .map(|m| MiddlewareRef { name: m.metadata.name.clone().unwrap_or_default(), namespace: namespace.clone() })
-            .collect();
-        objects.extend(middlewares.iter().map(|m| Object::new(Backend::Traefik, m)));
-        objects.push(Object::new(Backend::Traefik, &ingress_route(policy, exposure, name, refs)));
-    }
+    // Exposures are independent: build them in parallel; collecting keeps their order.
+    policy
+        .exposures
+        .par_iter()
+        .zip(names)
+        .flat_map_iter(|(exposure, name)| exposure_objects(policy, exposure, name))
+        .collect()
+}
+
+/// One exposure's Middlewares, then its IngressRoute.
+fn exposure_objects(policy: &Policy, exposure: &Exposure, name: String) -> Vec<Object> {
+    let namespace = &policy.segment(exposure.segment).namespace;
+    let middlewares = middlewares(exposure, &name, namespace);
+    let refs = middlewares
+        .iter()
+        .map(|m| MiddlewareRef { name: m.metadata.name.clone().unwrap_or_default(), namespace: namespace.clone() })
+        .collect();
+    let mut objects: Vec<Object> = middlewares.iter().map(|m| Object::new(Backend::Traefik, m)).collect();
+    objects.push(Object::new(Backend::Traefik, &ingress_route(policy, exposure, name, refs)));
     objects
 }
 
@@ -278,12 +289,12 @@ mod tests {
 
     fn route_of(object: &Object) -> IngressRoute {
         assert_eq!(object.kind, "IngressRoute");
-        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as an IngressRoute")
+        serde_yaml::from_str(object.yaml()).expect("emitted YAML parses back as an IngressRoute")
     }
 
     fn middleware_of(object: &Object) -> Middleware {
         assert_eq!(object.kind, "Middleware");
-        serde_yaml::from_value(object.body.clone()).expect("emitted YAML parses back as a Middleware")
+        serde_yaml::from_str(object.yaml()).expect("emitted YAML parses back as a Middleware")
     }
 
     /// A reading of a Traefik rule as built here, to check what it matches: `Path`
@@ -446,7 +457,7 @@ mod tests {
     #[test]
     fn serialised_yaml_names_its_kind_and_skips_empty_fields() {
         let objects = emit(&policy());
-        let text = serde_yaml::to_string(&objects[0].body).expect("yaml");
+        let text = objects[0].yaml().to_string();
         assert!(text.starts_with("apiVersion: traefik.io/v1alpha1\nkind: IngressRoute\n"), "{text}");
         assert!(!text.contains("null") && !text.contains("middlewares") && !text.contains("scheme"), "{text}");
     }

@@ -15,6 +15,9 @@ pub fn run(args: &BuildArgs, color: ColorChoice) -> ExitStatus {
         Ok(policy) => policy,
         Err(status) => return status,
     };
+    // The policy is self-contained: free the sources and the checked model before
+    // the backends allocate their objects.
+    drop(compiled);
     let objects = backends::emit_all(&policy);
     let source_name = file_name(&args.file);
     if args.stdout {
@@ -33,6 +36,7 @@ pub fn run(args: &BuildArgs, color: ColorChoice) -> ExitStatus {
         Ok(files) => files,
         Err(e) => return usage_error(format_args!("internal error: {e}")),
     };
+    drop(objects);
     if args.check {
         return match emit::check(dir, &files) {
             Ok(changes) if changes.is_empty() => ExitStatus::Success,

@@ -1,15 +1,30 @@
 //! Writing a build into a directory: all or nothing, and only segc's own files.
 //!
-//! Plan first (read what is there, refuse to overwrite a file segc did not generate),
-//! then stage every new file in a temporary directory inside the output directory (so
-//! the final renames stay on one file system), then move them into place, keeping the
-//! old versions until every move has succeeded so that a failure can restore them.
+//! Plan first: walk the directory once to learn what is there, read the files the
+//! build would replace (refusing to overwrite one segc did not generate), and find the
+//! generated files the build no longer produces. Then stage every new file at its own
+//! relative path in a temporary directory inside the output directory (so the final
+//! renames stay on one file system), and move them into place: a staged directory
+//! whose destination does not exist yet moves with one rename, other files one by one.
+//! Replaced and removed files are kept in the staging directory until every move has
+//! succeeded, so that a failure can restore them.
+//!
+//! A build writes tens of thousands of files, so the plan's reads and the staged
+//! writes run in parallel; the outcome (and the first error reported) follows the
+//! files' order, never the threads'.
 
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use super::{Rendered, HEADER_PREFIX};
+
+/// Where the writer stages its work; skipped when looking at what is in the directory.
+const STAGING_PREFIX: &str = ".segc-staging-";
 
 /// One difference between a build and the directory.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,23 +89,25 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 
 /// The differences between the build and the directory (for `build --check`).
 pub fn check(dir: &Path, files: &[Rendered]) -> Result<Vec<Change>, WriteError> {
+    let tree = Tree::scan(dir)?;
+    let found: Vec<Result<Option<ChangeKind>, WriteError>> = files
+        .par_iter()
+        .map(|file| {
+            Ok(match tree.existing(dir, file)? {
+                Existing::Same => None,
+                // Whoever wrote it, it is not what the build would write.
+                Existing::Generated | Existing::Foreign => Some(ChangeKind::Stale),
+                Existing::Absent(_) => Some(ChangeKind::Missing),
+            })
+        })
+        .collect();
     let mut changes = Vec::new();
-    for file in files {
-        let full = dir.join(&file.path);
-        match fs::read_to_string(&full) {
-            Ok(existing) if existing == file.contents => {}
-            Ok(_) => changes.push(Change { path: file.path.clone(), kind: ChangeKind::Stale }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                changes.push(Change { path: file.path.clone(), kind: ChangeKind::Missing })
-            }
-            // Unreadable or not UTF-8: certainly not what the build would write.
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                changes.push(Change { path: file.path.clone(), kind: ChangeKind::Stale })
-            }
-            Err(e) => return Err(WriteError::Io(full, e)),
+    for (file, kind) in files.iter().zip(found) {
+        if let Some(kind) = kind? {
+            changes.push(Change { path: file.path.clone(), kind });
         }
     }
-    for path in extra_generated(dir, files)? {
+    for path in tree.extra_generated(dir, files)? {
         changes.push(Change { path, kind: ChangeKind::Extra });
     }
     changes.sort();
@@ -104,105 +121,318 @@ pub fn write(dir: &Path, files: &[Rendered]) -> Result<WriteReport, WriteError> 
     fs::create_dir_all(dir).map_err(io_err(dir))?;
 
     // Plan: which files change, and is every one of them ours to change?
-    let mut to_write = Vec::new();
+    let tree = Tree::scan(dir)?;
+    let found: Vec<Result<Existing, WriteError>> = files.par_iter().map(|f| tree.existing(dir, f)).collect();
     let mut report = WriteReport::default();
-    for file in files {
-        let full = dir.join(&file.path);
-        match fs::read(&full) {
-            Ok(existing) if existing == file.contents.as_bytes() => report.unchanged += 1,
-            Ok(existing) if is_generated(&existing) => to_write.push(file),
-            Ok(_) => return Err(WriteError::NotGenerated(full)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => to_write.push(file),
-            Err(e) => return Err(WriteError::Io(full, e)),
+    let mut to_write: Vec<(&Rendered, Place)> = Vec::new();
+    for (file, existing) in files.iter().zip(found) {
+        match existing? {
+            Existing::Same => report.unchanged += 1,
+            Existing::Generated => to_write.push((file, Place::Replace)),
+            Existing::Foreign => return Err(WriteError::NotGenerated(dir.join(&file.path))),
+            Existing::Absent(place) => to_write.push((file, place)),
         }
     }
-    let to_remove = extra_generated(dir, files)?;
-
-    // Stage.
-    let staging = tempfile::Builder::new().prefix(".segc-staging-").tempdir_in(dir).map_err(io_err(dir))?;
-    for (i, file) in to_write.iter().enumerate() {
-        let staged = staging.path().join(format!("new-{i}"));
-        fs::write(&staged, &file.contents).map_err(io_err(&staged))?;
+    let to_remove = tree.extra_generated(dir, files)?;
+    if to_write.is_empty() && to_remove.is_empty() {
+        return Ok(report);
     }
 
-    // Commit, keeping every replaced or removed file in the staging directory until
-    // all moves succeeded.
-    let mut undo: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
-    let result = (|| -> Result<(), WriteError> {
-        for (i, file) in to_write.iter().enumerate() {
-            let full = dir.join(&file.path);
-            if let Some(parent) = full.parent() {
-                fs::create_dir_all(parent).map_err(io_err(parent))?;
-            }
-            let backup = staging.path().join(format!("old-{i}"));
-            let had_old = match fs::rename(&full, &backup) {
-                Ok(()) => true,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => false,
-                Err(e) => return Err(WriteError::Io(full, e)),
-            };
-            undo.push((full.clone(), had_old.then_some(backup)));
-            fs::rename(staging.path().join(format!("new-{i}")), &full).map_err(io_err(&full))?;
-        }
-        for (i, path) in to_remove.iter().enumerate() {
-            let full = dir.join(path);
-            let backup = staging.path().join(format!("removed-{i}"));
-            fs::rename(&full, &backup).map_err(io_err(&full))?;
-            undo.push((full, Some(backup)));
-        }
-        Ok(())
-    })();
+    // Stage every new file at its relative path under `new/`; `old/` keeps what the
+    // commit replaces or removes.
+    let staging = tempfile::Builder::new().prefix(STAGING_PREFIX).tempdir_in(dir).map_err(io_err(dir))?;
+    let new = staging.path().join("new");
+    let old = staging.path().join("old");
+    fs::create_dir(&old).map_err(io_err(&old))?;
+    let parents: BTreeSet<&Path> = to_write.iter().map(|(f, _)| f.path.parent().unwrap_or(Path::new(""))).collect();
+    for parent in parents {
+        let staged = new.join(parent);
+        fs::create_dir_all(&staged).map_err(io_err(&staged))?;
+    }
+    let staged: Vec<Result<(), WriteError>> = to_write
+        .par_iter()
+        .map(|(file, _)| {
+            let staged = new.join(&file.path);
+            fs::write(&staged, &file.contents).map_err(io_err(&staged))
+        })
+        .collect();
+    staged.into_iter().collect::<Result<(), WriteError>>()?;
+
+    // Commit, recording how to undo each step until all of them succeeded.
+    let mut undo: Vec<Undo> = Vec::new();
+    let result = commit(dir, &new, &old, &to_write, &to_remove, &mut undo);
     if let Err(e) = result {
-        for (path, backup) in undo.into_iter().rev() {
-            let _ = fs::remove_file(&path);
-            if let Some(backup) = backup {
-                let _ = fs::rename(backup, &path);
-            }
+        for step in undo.into_iter().rev() {
+            step.revert();
         }
         return Err(e);
     }
     for path in &to_remove {
         remove_empty_parents(dir, &dir.join(path));
     }
-    report.written = to_write.iter().map(|f| f.path.clone()).collect();
+    report.written = to_write.iter().map(|(f, _)| f.path.clone()).collect();
     report.removed = to_remove;
     Ok(report)
 }
 
-fn is_generated(contents: &[u8]) -> bool {
-    contents.starts_with(HEADER_PREFIX.as_bytes())
-}
-
-/// Generated files under `dir` (by header) that are not in `files`, sorted.
-fn extra_generated(dir: &Path, files: &[Rendered]) -> Result<Vec<PathBuf>, WriteError> {
-    let expected: std::collections::BTreeSet<&Path> = files.iter().map(|f| f.path.as_path()).collect();
-    let mut extra = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        let entries = match fs::read_dir(&current) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(WriteError::Io(current, e)),
-        };
-        for entry in entries {
-            let entry = entry.map_err(io_err(&current))?;
-            let path = entry.path();
-            let file_type = entry.file_type().map_err(io_err(&path))?;
-            let name = entry.file_name();
-            if name.to_string_lossy().starts_with(".segc-staging-") {
-                continue;
+/// Moves the staged files into place and the removed ones out of the way.
+fn commit(
+    dir: &Path,
+    new: &Path,
+    old: &Path,
+    to_write: &[(&Rendered, Place)],
+    to_remove: &[PathBuf],
+    undo: &mut Vec<Undo>,
+) -> Result<(), WriteError> {
+    let mut backups = 0usize;
+    let mut backup = || {
+        backups += 1;
+        old.join(backups.to_string())
+    };
+    // Each directory the destination lacks moves whole, with everything staged in it.
+    let moved: BTreeSet<&Path> = to_write
+        .iter()
+        .filter_map(|(_, place)| if let Place::InNewDir(d) = place { Some(d.as_path()) } else { None })
+        .collect();
+    for relative in moved {
+        let (from, to) = (new.join(relative), dir.join(relative));
+        fs::rename(&from, &to).map_err(io_err(&to))?;
+        undo.push(Undo::Moved { from: to, back: from });
+    }
+    for (file, place) in to_write {
+        let (staged, full) = (new.join(&file.path), dir.join(&file.path));
+        match place {
+            Place::InNewDir(_) => continue,
+            Place::Replace => {
+                let backup = backup();
+                fs::rename(&full, &backup).map_err(io_err(&full))?;
+                undo.push(Undo::Moved { from: backup, back: full.clone() });
             }
-            if file_type.is_dir() {
-                pending.push(path);
-            } else if file_type.is_file() && path.extension().is_some_and(|e| e == "yaml") {
-                let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-                if !expected.contains(relative.as_path()) && starts_with_header(&path)? {
-                    extra.push(relative);
+            Place::InExistingDir => {}
+            Place::Unknown => {
+                if let Some(parent) = full.parent() {
+                    fs::create_dir_all(parent).map_err(io_err(parent))?;
+                }
+                let backup = backup();
+                match fs::rename(&full, &backup) {
+                    Ok(()) => undo.push(Undo::Moved { from: backup, back: full.clone() }),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(WriteError::Io(full, e)),
                 }
             }
         }
+        fs::rename(&staged, &full).map_err(io_err(&full))?;
+        undo.push(Undo::Created(full));
     }
-    extra.sort();
-    Ok(extra)
+    for path in to_remove {
+        let (full, backup) = (dir.join(path), backup());
+        fs::rename(&full, &backup).map_err(io_err(&full))?;
+        undo.push(Undo::Moved { from: backup, back: full });
+    }
+    Ok(())
+}
+
+/// One committed step, and how to take it back.
+enum Undo {
+    /// A file or directory was moved from `back` to `from`.
+    Moved { from: PathBuf, back: PathBuf },
+    /// A file was put where nothing was.
+    Created(PathBuf),
+}
+
+impl Undo {
+    /// Best effort: an error while rolling back cannot be reported better than the one
+    /// that caused the rollback.
+    fn revert(self) {
+        match self {
+            Undo::Moved { from, back } => {
+                let _ = fs::rename(from, back);
+            }
+            Undo::Created(path) => {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+}
+
+/// What the directory holds at a path the build writes.
+enum Existing {
+    /// The build's own contents.
+    Same,
+    /// Another version of a generated file.
+    Generated,
+    /// A file segc did not write.
+    Foreign,
+    /// Nothing; the file goes to the place given.
+    Absent(Place),
+}
+
+/// How a staged file gets into place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Place {
+    /// It replaces the generated file there.
+    Replace,
+    /// Its directory exists: one rename.
+    InExistingDir,
+    /// The destination lacks this directory (relative to the output directory), the
+    /// topmost missing one on the file's path: it moves whole.
+    InNewDir(PathBuf),
+    /// The walk did not see the directory (it lies behind a symbolic link): create the
+    /// directories and move any file found there out of the way, as for any file.
+    Unknown,
+}
+
+/// What a walk of the output directory found. Only real directories are entered:
+/// whatever lies behind a symbolic link is looked up on disk.
+struct Tree {
+    /// Every real directory under the output directory (`""` for the directory
+    /// itself), with its entries by name.
+    dirs: HashMap<PathBuf, HashMap<OsString, Entry>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Dir,
+    File,
+    /// A symbolic link or anything else that is neither a plain file nor a directory.
+    Other,
+}
+
+impl Tree {
+    /// Lists every directory under `dir` once, one depth at a time, the directories of
+    /// a depth in parallel. A missing `dir` is an empty tree.
+    fn scan(dir: &Path) -> Result<Tree, WriteError> {
+        let mut dirs = HashMap::new();
+        let mut level = vec![PathBuf::new()];
+        while !level.is_empty() {
+            let listed: Vec<Result<Option<HashMap<OsString, Entry>>, WriteError>> =
+                level.par_iter().map(|relative| list(&dir.join(relative))).collect();
+            let mut next = Vec::new();
+            for (relative, entries) in level.into_iter().zip(listed) {
+                let Some(entries) = entries? else { continue };
+                next.extend(
+                    entries.iter().filter(|(_, kind)| **kind == Entry::Dir).map(|(name, _)| relative.join(name)),
+                );
+                dirs.insert(relative, entries);
+            }
+            // Listings come in the file system's order; errors should not.
+            next.sort();
+            level = next;
+        }
+        Ok(Tree { dirs })
+    }
+
+    /// What is at the file's path in `dir`, read from disk when the walk saw something
+    /// there (or could not see).
+    fn existing(&self, dir: &Path, file: &Rendered) -> Result<Existing, WriteError> {
+        let (Some(parent), Some(name)) = (file.path.parent(), file.path.file_name()) else {
+            return probe(dir, file);
+        };
+        match self.dirs.get(parent) {
+            Some(entries) if entries.contains_key(name) => probe(dir, file),
+            Some(_) => Ok(Existing::Absent(Place::InExistingDir)),
+            None => match self.missing_ancestor(parent) {
+                Some(missing) => Ok(Existing::Absent(Place::InNewDir(missing))),
+                None => probe(dir, file),
+            },
+        }
+    }
+
+    /// The topmost directory on `path` (itself included) that is not there, or `None`
+    /// when the walk cannot tell (an ancestor is a symbolic link, or a file).
+    fn missing_ancestor(&self, path: &Path) -> Option<PathBuf> {
+        let mut ancestors: Vec<&Path> = path.ancestors().collect();
+        ancestors.reverse();
+        for pair in ancestors.windows(2) {
+            let (parent, child) = (pair[0], pair[1]);
+            if self.dirs.contains_key(child) {
+                continue;
+            }
+            let Some(entries) = self.dirs.get(parent) else {
+                // Every other `parent` was found on the way down; the root may be missing
+                // (`check` of a directory that does not exist), and with it everything.
+                return parent.as_os_str().is_empty().then(|| child.to_path_buf());
+            };
+            return match entries.get(child.file_name()?) {
+                None => Some(child.to_path_buf()),
+                Some(_) => None,
+            };
+        }
+        None
+    }
+
+    /// Generated files under `dir` (by header) that are not in `files`, sorted.
+    fn extra_generated(&self, dir: &Path, files: &[Rendered]) -> Result<Vec<PathBuf>, WriteError> {
+        let yaml: Vec<PathBuf> = self
+            .dirs
+            .iter()
+            .flat_map(|(parent, entries)| {
+                entries
+                    .iter()
+                    .filter(|(name, kind)| {
+                        **kind == Entry::File && Path::new(name).extension().is_some_and(|e| e == "yaml")
+                    })
+                    .map(move |(name, _)| parent.join(name))
+            })
+            .collect();
+        if yaml.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expected: HashSet<&Path> = files.iter().map(|f| f.path.as_path()).collect();
+        let generated: Vec<Result<Option<PathBuf>, WriteError>> = yaml
+            .into_par_iter()
+            .filter(|path| !expected.contains(path.as_path()))
+            .map(|path| Ok(starts_with_header(&dir.join(&path))?.then_some(path)))
+            .collect();
+        let mut extra = generated.into_iter().filter_map(Result::transpose).collect::<Result<Vec<_>, _>>()?;
+        extra.sort();
+        Ok(extra)
+    }
+}
+
+/// The entries of one directory by name, leaving out staging directories; `None` if it
+/// does not exist.
+fn list(path: &Path) -> Result<Option<HashMap<OsString, Entry>>, WriteError> {
+    let listing = match fs::read_dir(path) {
+        Ok(listing) => listing,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(WriteError::Io(path.to_path_buf(), e)),
+    };
+    let mut entries = HashMap::new();
+    for entry in listing {
+        let entry = entry.map_err(io_err(path))?;
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with(STAGING_PREFIX) {
+            continue;
+        }
+        let file_type = entry.file_type().map_err(|e| WriteError::Io(entry.path(), e))?;
+        let kind = if file_type.is_dir() {
+            Entry::Dir
+        } else if file_type.is_file() {
+            Entry::File
+        } else {
+            Entry::Other
+        };
+        entries.insert(name, kind);
+    }
+    Ok(Some(entries))
+}
+
+/// Reads the file at the path the build writes `file` to: is it the build's own, another
+/// generated file, or not segc's?
+fn probe(dir: &Path, file: &Rendered) -> Result<Existing, WriteError> {
+    let full = dir.join(&file.path);
+    match fs::read(&full) {
+        Ok(existing) if existing == file.contents.as_bytes() => Ok(Existing::Same),
+        Ok(existing) if is_generated(&existing) => Ok(Existing::Generated),
+        Ok(_) => Ok(Existing::Foreign),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Existing::Absent(Place::Unknown)),
+        Err(e) => Err(WriteError::Io(full, e)),
+    }
+}
+
+fn is_generated(contents: &[u8]) -> bool {
+    contents.starts_with(HEADER_PREFIX.as_bytes())
 }
 
 fn starts_with_header(path: &Path) -> Result<bool, WriteError> {
@@ -262,6 +492,25 @@ mod tests {
     }
 
     #[test]
+    fn check_of_a_missing_directory_lists_every_file_missing() {
+        let root = tempfile::tempdir().unwrap();
+        let files = [rendered("a/x.yaml", "1"), rendered("y.yaml", "1")];
+        let changes = check(&root.path().join("out"), &files).unwrap();
+        assert!(changes.iter().all(|c| c.kind == ChangeKind::Missing) && changes.len() == 2, "{changes:?}");
+    }
+
+    #[test]
+    fn a_file_in_the_way_of_a_directory_is_an_error_that_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[rendered("b/x.yaml", "1")]).unwrap();
+        fs::write(dir.path().join("a"), "not a directory\n").unwrap();
+        let before = snapshot(dir.path());
+        let err = write(dir.path(), &[rendered("a/x.yaml", "1"), rendered("b/x.yaml", "2")]).unwrap_err();
+        assert!(matches!(err, WriteError::Io(..)), "{err}");
+        assert_eq!(snapshot(dir.path()), before);
+    }
+
+    #[test]
     fn check_lists_missing_stale_and_extra() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), &[rendered("x.yaml", "1"), rendered("gone.yaml", "1")]).unwrap();
@@ -275,5 +524,121 @@ mod tests {
                 ("x.yaml".into(), ChangeKind::Stale),
             ]
         );
+    }
+
+    /// Every file under `dir` with its contents, by relative path.
+    fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
+        let mut files = Vec::new();
+        let mut pending = vec![dir.to_path_buf()];
+        while let Some(current) = pending.pop() {
+            for entry in fs::read_dir(&current).unwrap() {
+                let path = entry.unwrap().path();
+                let meta = fs::symlink_metadata(&path).unwrap();
+                let relative = path.strip_prefix(dir).unwrap().to_path_buf();
+                if meta.is_dir() {
+                    pending.push(path);
+                } else if meta.is_file() {
+                    files.push((relative, fs::read_to_string(&path).unwrap()));
+                } else {
+                    files.push((relative, format!("-> {}", fs::read_link(&path).unwrap().display())));
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn a_fresh_directory_gets_every_file_and_no_staging_leftovers() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        let files = [
+            rendered("netpol/a/x.yaml", "1"),
+            rendered("netpol/a/y.yaml", "2"),
+            rendered("netpol/b/x.yaml", "3"),
+            rendered("istio/a/x.yaml", "4"),
+            rendered("top.yaml", "5"),
+        ];
+        let report = write(&dir, &files).unwrap();
+        assert_eq!(report.written, files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
+        assert_eq!((report.removed.len(), report.unchanged), (0, 0));
+        let mut expected: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
+        expected.sort();
+        assert_eq!(snapshot(&dir), expected, "exactly the build's files, no staging directory");
+        assert!(check(&dir, &files).unwrap().is_empty());
+        let again = write(&dir, &files).unwrap();
+        assert_eq!((again.written.len(), again.unchanged), (0, files.len()));
+    }
+
+    #[test]
+    fn an_existing_tree_gets_new_directories_changed_files_and_loses_stale_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &[rendered("l/a/same.yaml", "1"), rendered("l/a/old.yaml", "1"), rendered("l/gone/x.yaml", "1")],
+        )
+        .unwrap();
+        fs::write(dir.path().join("l/a/notes.yaml"), "mine: true\n").unwrap();
+        fs::create_dir(dir.path().join("l/mine")).unwrap();
+        fs::write(dir.path().join("l/mine/keep.yaml"), "mine: true\n").unwrap();
+        let files = [
+            rendered("l/a/new.yaml", "2"),
+            rendered("l/a/old.yaml", "2"),
+            rendered("l/a/same.yaml", "1"),
+            rendered("l/b/c/deep.yaml", "2"),
+            rendered("l/mine/ours.yaml", "2"),
+            rendered("m/x.yaml", "2"),
+        ];
+        let report = write(dir.path(), &files).unwrap();
+        let written: Vec<&str> = report.written.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(written, ["l/a/new.yaml", "l/a/old.yaml", "l/b/c/deep.yaml", "l/mine/ours.yaml", "m/x.yaml"]);
+        assert_eq!(report.removed, [PathBuf::from("l/gone/x.yaml")]);
+        assert_eq!(report.unchanged, 1);
+        let mut expected: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
+        expected.push(("l/a/notes.yaml".into(), "mine: true\n".into()));
+        expected.push(("l/mine/keep.yaml".into(), "mine: true\n".into()));
+        expected.sort();
+        assert_eq!(snapshot(dir.path()), expected);
+        assert!(!dir.path().join("l/gone").exists(), "a directory emptied by removals is removed");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writes_through_a_symlinked_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let (dir, elsewhere) = (root.path().join("out"), root.path().join("elsewhere"));
+        fs::create_dir_all(&dir).unwrap();
+        fs::create_dir_all(elsewhere.join("a")).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, dir.join("link")).unwrap();
+        let files = [rendered("link/a/x.yaml", "1"), rendered("link/b/y.yaml", "1")];
+        write(&dir, &files).unwrap();
+        assert_eq!(fs::read_to_string(elsewhere.join("a/x.yaml")).unwrap(), files[0].contents);
+        assert_eq!(fs::read_to_string(elsewhere.join("b/y.yaml")).unwrap(), files[1].contents);
+        assert!(check(&dir, &files).unwrap().is_empty());
+        let changed = [rendered("link/a/x.yaml", "2"), rendered("link/b/y.yaml", "1")];
+        let report = write(&dir, &changed).unwrap();
+        assert_eq!((report.written, report.unchanged), (vec![PathBuf::from("link/a/x.yaml")], 1));
+        assert_eq!(fs::read_to_string(elsewhere.join("a/x.yaml")).unwrap(), changed[0].contents);
+    }
+
+    /// A failure halfway through moving files into place (here: a directory that
+    /// cannot be created, behind a dangling symbolic link) puts back everything
+    /// already moved: replaced files, new directories, removed files.
+    #[cfg(unix)]
+    #[test]
+    fn a_failed_commit_rolls_every_step_back() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &[rendered("a/x.yaml", "1"), rendered("c/gone.yaml", "1")]).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("nowhere/deeper"), dir.path().join("z")).unwrap();
+        let before = snapshot(dir.path());
+        let files = [
+            rendered("a/x.yaml", "2"),
+            rendered("a/y.yaml", "2"),
+            rendered("b/new.yaml", "2"),
+            rendered("z/f.yaml", "2"),
+        ];
+        let err = write(dir.path(), &files).unwrap_err();
+        assert!(matches!(&err, WriteError::Io(path, _) if path.ends_with("z")), "{err}");
+        assert_eq!(snapshot(dir.path()), before, "the directory is as it was, staging directory gone");
     }
 }

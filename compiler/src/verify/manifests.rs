@@ -163,7 +163,7 @@ pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Manifest>, serde_y
 /// An emitted object as verify reads it back: serialised and parsed again, named by the
 /// path `segc build` would write it to.
 pub fn from_object(object: &crate::backends::Object) -> Result<Vec<Manifest>, serde_yaml::Error> {
-    parse_documents(&crate::emit::path_of(object), &crate::emit::to_yaml(object))
+    parse_documents(&crate::emit::path_of(object), object.yaml())
 }
 
 /// [`from_object`] for every object, failing on the first that does not read back.

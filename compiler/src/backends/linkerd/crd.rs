@@ -12,6 +12,8 @@ pub const SERVER_API: &str = "policy.linkerd.io/v1beta3";
 pub const HTTP_ROUTE_API: &str = "policy.linkerd.io/v1beta3";
 pub const AUTHZ_API: &str = "policy.linkerd.io/v1alpha1";
 
+crate::backends::custom_resource!(Server, HttpRoute, AuthorizationPolicy, MeshTlsAuthentication, NetworkAuthentication);
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Server {

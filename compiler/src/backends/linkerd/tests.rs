@@ -10,14 +10,14 @@ fn objects() -> Vec<Object> {
     emit(&shop(IngressKind::Nginx, MeshKind::Linkerd))
 }
 
-fn get<'a>(objects: &'a [Object], kind: &str, namespace: &str, name: &str) -> Option<&'a serde_yaml::Value> {
+fn get(objects: &[Object], kind: &str, namespace: &str, name: &str) -> Option<serde_yaml::Value> {
     objects
         .iter()
         .find(|o| o.kind == kind && o.namespace.as_deref() == Some(namespace) && o.name == name)
-        .map(|o| &o.body)
+        .map(Object::body)
 }
 
-fn find<'a>(objects: &'a [Object], kind: &str, namespace: &str, name: &str) -> &'a serde_yaml::Value {
+fn find(objects: &[Object], kind: &str, namespace: &str, name: &str) -> serde_yaml::Value {
     get(objects, kind, namespace, name).unwrap_or_else(|| panic!("no {kind} {namespace}/{name}"))
 }
 
@@ -45,8 +45,8 @@ fn managed_namespaces_default_to_deny() {
     for ns in namespaces {
         assert_eq!(ns.namespace, None);
         assert_eq!(ns.api_version, "v1");
-        assert_eq!(ns.body["metadata"]["annotations"], yaml("config.linkerd.io/default-inbound-policy: deny"));
-        assert!(ns.body["metadata"].get("namespace").is_none());
+        assert_eq!(ns.body()["metadata"]["annotations"], yaml("config.linkerd.io/default-inbound-policy: deny"));
+        assert!(ns.body()["metadata"].get("namespace").is_none());
     }
     // Nothing is written into the standard library's namespaces.
     assert!(objects.iter().all(|o| matches!(o.namespace.as_deref(), None | Some("data" | "shop"))));
@@ -253,7 +253,8 @@ fn long_path_lists_respect_the_route_limits() {
     assert_eq!(routes.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["api-http-web", "api-http-web-2"]);
     let mut total = 0;
     for route in routes {
-        let rules = route.body["spec"]["rules"].as_sequence().expect("rules");
+        let body = route.body();
+        let rules = body["spec"]["rules"].as_sequence().expect("rules");
         assert!(rules.len() <= MAX_RULES);
         for rule in rules {
             let matches = rule["matches"].as_sequence().expect("matches").len();
@@ -271,7 +272,7 @@ fn every_reference_resolves_in_its_namespace() {
         let objects = emit(&policy);
         for o in &objects {
             let ns = o.namespace.as_deref().unwrap_or_default();
-            let spec = &o.body["spec"];
+            let spec = &o.body()["spec"];
             let refs: Vec<&serde_yaml::Value> = match o.kind.as_str() {
                 "AuthorizationPolicy" => {
                     let mut refs = vec![&spec["targetRef"]];
@@ -316,7 +317,7 @@ fn names_are_dns_labels_unique_and_output_is_deterministic() {
         assert!(!o.name.is_empty() && o.name.len() <= 63);
         assert!(o.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'), "{}", o.name);
         assert!(seen.insert((o.kind.clone(), o.namespace.clone(), o.name.clone())), "duplicate {} {}", o.kind, o.name);
-        assert_eq!(o.body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
+        assert_eq!(o.body()["metadata"]["labels"]["app.kubernetes.io/managed-by"], "segc");
     }
 }
 

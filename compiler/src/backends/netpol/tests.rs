@@ -17,7 +17,7 @@ fn nginx_istio() -> Policy {
 }
 
 fn typed(object: &Object) -> NetworkPolicy {
-    serde_yaml::from_value(object.body.clone()).expect("emitted body parses as a NetworkPolicy")
+    serde_yaml::from_str(object.yaml()).expect("emitted body parses as a NetworkPolicy")
 }
 
 /// The spec of the object `name` in `namespace`, or a panic listing what was emitted.
@@ -113,7 +113,7 @@ fn shop_emits_exactly_these_policies_sorted_by_namespace_and_name() {
 #[test]
 fn yaml_carries_api_version_and_kind_first() {
     let objects = emit(&nginx_istio());
-    let yaml = serde_yaml::to_string(&objects[0].body).expect("serialises");
+    let yaml = objects[0].yaml().to_string();
     assert!(yaml.starts_with("apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"), "{yaml}");
 }
 
@@ -137,7 +137,7 @@ fn default_deny_isolates_every_pod_both_ways_with_no_rules() {
         assert_eq!(spec.egress, None);
     }
     let deny = objects.iter().find(|o| o.name == "default-deny").expect("emitted");
-    let yaml = serde_yaml::to_string(&deny.body).expect("serialises");
+    let yaml = deny.yaml().to_string();
     assert!(yaml.contains("podSelector: {}\n  policyTypes:\n  - Ingress\n  - Egress\n"), "{yaml}");
 }
 
@@ -536,9 +536,7 @@ fn the_same_policy_gives_identical_objects() {
         let one = emit(&shop(ingress, mesh));
         let two = emit(&shop(ingress, mesh));
         assert_eq!(one, two);
-        let text = |objects: &[Object]| -> Vec<String> {
-            objects.iter().map(|o| serde_yaml::to_string(&o.body).expect("serialises")).collect()
-        };
+        let text = |objects: &[Object]| -> Vec<String> { objects.iter().map(|o| o.yaml().to_string()).collect() };
         assert_eq!(text(&one), text(&two));
         let keys: Vec<_> = one.iter().map(|o| (o.namespace.clone(), o.name.clone())).collect();
         let mut sorted = keys.clone();
