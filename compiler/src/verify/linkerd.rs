@@ -30,8 +30,12 @@ use std::net::IpAddr;
 use crate::verify::value::{Mapping, Value};
 
 use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
+use super::index::{first_label, FastMap, SelectorIndex};
 use super::world::cidr_contains;
-use super::{Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Pod, Problem, Request, World};
+use super::{
+    Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
+    World,
+};
 
 const GROUP: &str = "policy.linkerd.io";
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
@@ -56,11 +60,79 @@ pub struct LinkerdPolicies {
     routes: Vec<Route>,
     policies: Vec<AuthorizationPolicy>,
     server_authorizations: Vec<ServerAuthorization>,
-    mesh_tls: BTreeMap<(String, String), Vec<IdentityMatch>>,
-    networks: BTreeMap<(String, String), Vec<Network>>,
+    /// By namespace, then name.
+    mesh_tls: Named<Identities>,
+    networks: Named<Vec<Network>>,
+    /// Indexes of what decides a connection, built once all is read (see [`Indexes`]).
+    indexes: Indexes,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Objects by namespace, then name.
+type Named<T> = FastMap<String, FastMap<String, T>>;
+
+fn named<'a, T>(map: &'a Named<T>, namespace: &str, name: &str) -> Option<&'a T> {
+    map.get(namespace)?.get(name)
+}
+
+/// Indexes into the object lists of [`LinkerdPolicies`], ascending (so in age or read
+/// order), for the questions every connection asks: which Server selects the pod,
+/// which routes attach to it, which policies target it, its namespace or its routes.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Servers by namespace and a label of the pods they select.
+    servers: SelectorIndex,
+    /// Routes by (namespace, Server name).
+    routes_of_server: Named<Vec<usize>>,
+    /// AuthorizationPolicies by (namespace, name of the Server they target).
+    server_policies: Named<Vec<usize>>,
+    /// AuthorizationPolicies by (namespace, name of the HTTPRoute they target).
+    route_policies: Named<Vec<usize>>,
+    /// AuthorizationPolicies by the namespace they target.
+    namespace_policies: FastMap<String, Vec<usize>>,
+    /// ServerAuthorizations by namespace.
+    server_authorizations: FastMap<String, Vec<usize>>,
+}
+
+impl Indexes {
+    fn new(layer: &LinkerdPolicies) -> Indexes {
+        let mut indexes = Indexes::default();
+        for (i, server) in layer.servers.iter().enumerate() {
+            indexes.servers.insert(i, Some(&server.namespace), first_label(&server.pod_selector.labels));
+        }
+        for (i, route) in layer.routes.iter().enumerate() {
+            for server in &route.servers {
+                let list = indexes.routes_of_server.entry(route.namespace.clone()).or_default();
+                let list = list.entry(server.clone()).or_default();
+                // A route naming a Server twice attaches once.
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        for (i, policy) in layer.policies.iter().enumerate() {
+            let namespace = policy.namespace.clone();
+            match &policy.target {
+                Target::Server(name) => {
+                    indexes.server_policies.entry(namespace).or_default().entry(name.clone()).or_default().push(i)
+                }
+                Target::Route(name, _) => {
+                    indexes.route_policies.entry(namespace).or_default().entry(name.clone()).or_default().push(i)
+                }
+                Target::Namespace => indexes.namespace_policies.entry(namespace).or_default().push(i),
+            }
+        }
+        for (i, authz) in layer.server_authorizations.iter().enumerate() {
+            indexes.server_authorizations.entry(authz.namespace.clone()).or_default().push(i);
+        }
+        indexes
+    }
+}
+
+fn listed(list: Option<&Vec<usize>>) -> &[usize] {
+    list.map_or(&[], Vec::as_slice)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum DefaultPolicy {
     AllUnauthenticated,
     AllAuthenticated,
@@ -183,10 +255,39 @@ enum ClientAuthentication {
     Unauthenticated,
     /// `meshTLS.unauthenticatedTLS`: any TLS client.
     AnyTls,
-    Identities(Vec<IdentityMatch>),
+    Identities(Identities),
 }
 
-#[derive(Debug, Clone)]
+/// Identities a client must have one of: exact ones in a set (a MeshTLSAuthentication
+/// may list every client of a busy Server), the rest (wildcards) in order.
+#[derive(Debug)]
+struct Identities {
+    exact: BTreeSet<String>,
+    patterns: Vec<IdentityMatch>,
+}
+
+impl Identities {
+    fn new(matches: Vec<IdentityMatch>) -> Identities {
+        let mut exact = BTreeSet::new();
+        let mut patterns = Vec::new();
+        for m in matches {
+            match m {
+                IdentityMatch::Exact(identity) => {
+                    exact.insert(identity);
+                }
+                other => patterns.push(other),
+            }
+        }
+        Identities { exact, patterns }
+    }
+
+    fn admits(&self, peer: &Peer) -> bool {
+        peer.identity.as_ref().is_some_and(|identity| self.exact.contains(identity))
+            || self.patterns.iter().any(|m| m.admits(peer))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum IdentityMatch {
     Any,
     /// `*.NS.SUFFIX`: identities ending in `.NS.SUFFIX`.
@@ -194,7 +295,7 @@ enum IdentityMatch {
     Exact(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Network {
     cidr: String,
     except: Vec<String>,
@@ -217,8 +318,9 @@ impl LinkerdPolicies {
             routes: Vec::new(),
             policies: Vec::new(),
             server_authorizations: Vec::new(),
-            mesh_tls: BTreeMap::new(),
-            networks: BTreeMap::new(),
+            mesh_tls: FastMap::default(),
+            networks: FastMap::default(),
+            indexes: Indexes::default(),
         };
         let mut problems = Vec::new();
         let mut server_ages = Vec::new();
@@ -233,6 +335,7 @@ impl LinkerdPolicies {
         layer.servers = sort_by_age(std::mem::take(&mut layer.servers), server_ages);
         layer.routes = sort_by_age(std::mem::take(&mut layer.routes), route_ages);
         layer.missing_references(&mut problems);
+        layer.indexes = Indexes::new(&layer);
         (layer, problems)
     }
 
@@ -286,14 +389,14 @@ impl LinkerdPolicies {
             "AuthorizationPolicy" => self.policies.push(authorization_policy(manifest, spec, namespace)?),
             "MeshTLSAuthentication" => {
                 let identities = self.mesh_tls_identities(spec, &namespace)?;
-                self.mesh_tls.insert((namespace, name), identities);
+                self.mesh_tls.entry(namespace).or_default().insert(name, Identities::new(identities));
             }
             "NetworkAuthentication" => {
                 let networks = networks(spec.get("networks"), "spec.networks")?;
                 if networks.is_empty() {
                     return Err("`spec.networks` is empty: Linkerd rejects it".into());
                 }
-                self.networks.insert((namespace, name), networks);
+                self.networks.entry(namespace).or_default().insert(name, networks);
             }
             _ => self.server_authorizations.push(self.server_authorization(manifest, spec, namespace)?),
         }
@@ -376,7 +479,7 @@ impl LinkerdPolicies {
                 if ids.is_empty() {
                     return Err("authorizes no clients: Linkerd rejects it".into());
                 }
-                ClientAuthentication::Identities(ids)
+                ClientAuthentication::Identities(Identities::new(ids))
             }
         } else {
             return Err("`spec.client` has neither `meshTLS` nor `unauthenticated: true`".into());
@@ -390,10 +493,12 @@ impl LinkerdPolicies {
         for policy in &self.policies {
             for reference in &policy.required {
                 let missing = match reference {
-                    AuthenticationRef::MeshTls(ns, name) => (!self.mesh_tls.contains_key(&(ns.clone(), name.clone())))
-                        .then_some(("MeshTLSAuthentication", name)),
-                    AuthenticationRef::Network(ns, name) => (!self.networks.contains_key(&(ns.clone(), name.clone())))
-                        .then_some(("NetworkAuthentication", name)),
+                    AuthenticationRef::MeshTls(ns, name) => {
+                        named(&self.mesh_tls, ns, name).is_none().then_some(("MeshTLSAuthentication", name))
+                    }
+                    AuthenticationRef::Network(ns, name) => {
+                        named(&self.networks, ns, name).is_none().then_some(("NetworkAuthentication", name))
+                    }
                     AuthenticationRef::ServiceAccount(..) => None,
                 };
                 if let Some((kind, name)) = missing {
@@ -424,17 +529,20 @@ impl LinkerdPolicies {
         if port.transport != "TCP" {
             return None;
         }
-        self.servers.iter().find(|s| {
-            s.namespace == pod.namespace
-                && s.pod_selector.matches(pod.labels)
-                && match &s.port {
-                    PortRef::Number(n) => *n == port.number,
-                    PortRef::Name(name) => pod
-                        .named_ports
-                        .iter()
-                        .any(|(n, number, transport)| n == name && *number == port.number && *transport == "TCP"),
-                }
+        self.servers_selecting(pod).into_iter().find(|s| match &s.port {
+            PortRef::Number(n) => *n == port.number,
+            PortRef::Name(name) => pod
+                .named_ports
+                .iter()
+                .any(|(n, number, transport)| n == name && *number == port.number && *transport == "TCP"),
         })
+    }
+
+    /// The Servers that select a pod, oldest first.
+    fn servers_selecting(&self, pod: &Pod) -> Vec<&Server> {
+        let candidates = self.indexes.servers.candidates(pod.namespace, pod.labels);
+        let servers = candidates.into_iter().map(|i| &self.servers[i]);
+        servers.filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels)).collect()
     }
 
     fn default_for(&self, namespace: &str) -> (DefaultPolicy, Vec<ObjectRef>) {
@@ -444,24 +552,22 @@ impl LinkerdPolicies {
         }
     }
 
-    fn routes_of<'a>(&'a self, server: &'a Server) -> impl Iterator<Item = &'a Route> + 'a {
-        self.routes.iter().filter(move |r| r.namespace == server.namespace && r.servers.contains(&server.name))
+    /// The routes attached to a Server, oldest first.
+    fn routes_of<'a>(&'a self, server: &Server) -> impl Iterator<Item = &'a Route> + 'a {
+        let attached = listed(named(&self.indexes.routes_of_server, &server.namespace, &server.name));
+        attached.iter().map(|i| &self.routes[*i])
     }
 
     /// Authorizations of the whole Server (and its namespace) that admit the peer.
     fn server_grants(&self, server: &Server, peer: &Peer) -> Vec<ObjectRef> {
         let mut out = Vec::new();
-        for policy in self.policies.iter().filter(|p| p.namespace == server.namespace) {
-            let targets = match &policy.target {
-                Target::Server(name) => *name == server.name,
-                Target::Namespace => true,
-                Target::Route(..) => false,
-            };
-            if targets && self.satisfied(policy, peer) {
+        for policy in self.server_policies(server) {
+            if self.satisfied(policy, peer) {
                 out.push(policy.at.clone());
             }
         }
-        for authz in self.server_authorizations.iter().filter(|a| a.namespace == server.namespace) {
+        let authorizations = listed(self.indexes.server_authorizations.get(&server.namespace));
+        for authz in authorizations.iter().map(|i| &self.server_authorizations[*i]) {
             let selects = match &authz.server {
                 ServerRef::Name(name) => *name == server.name,
                 ServerRef::Selector(selector) => selector.matches(&server.labels),
@@ -470,7 +576,7 @@ impl LinkerdPolicies {
             let client = match &authz.client {
                 ClientAuthentication::Unauthenticated => true,
                 ClientAuthentication::AnyTls => peer.identity.is_some(),
-                ClientAuthentication::Identities(ids) => ids.iter().any(|m| m.admits(peer)),
+                ClientAuthentication::Identities(ids) => ids.admits(peer),
             };
             if selects && network && client {
                 out.push(authz.at.clone());
@@ -479,10 +585,21 @@ impl LinkerdPolicies {
         out
     }
 
-    fn route_grants(&self, route: &Route, peer: &Peer) -> Vec<ObjectRef> {
-        self.policies
+    /// The AuthorizationPolicies that target a Server or its namespace, in order.
+    fn server_policies(&self, server: &Server) -> Vec<&AuthorizationPolicy> {
+        let mut indexes: Vec<usize> = listed(named(&self.indexes.server_policies, &server.namespace, &server.name))
             .iter()
-            .filter(|p| p.namespace == route.namespace)
+            .chain(listed(self.indexes.namespace_policies.get(&server.namespace)))
+            .copied()
+            .collect();
+        indexes.sort_unstable();
+        indexes.into_iter().map(|i| &self.policies[i]).collect()
+    }
+
+    fn route_grants(&self, route: &Route, peer: &Peer) -> Vec<ObjectRef> {
+        listed(named(&self.indexes.route_policies, &route.namespace, &route.name))
+            .iter()
+            .map(|i| &self.policies[*i])
             .filter(|p| match &p.target {
                 Target::Route(name, group) => *name == route.name && group.as_ref().map_or(true, |g| *g == route.group),
                 _ => false,
@@ -495,22 +612,19 @@ impl LinkerdPolicies {
     /// Every required authentication holds (and exists).
     fn satisfied(&self, policy: &AuthorizationPolicy, peer: &Peer) -> bool {
         policy.required.iter().all(|reference| match reference {
-            AuthenticationRef::MeshTls(ns, name) => {
-                self.mesh_tls.get(&(ns.clone(), name.clone())).is_some_and(|ids| ids.iter().any(|m| m.admits(peer)))
-            }
+            AuthenticationRef::MeshTls(ns, name) => named(&self.mesh_tls, ns, name).is_some_and(|ids| ids.admits(peer)),
             AuthenticationRef::Network(ns, name) => {
-                self.networks.get(&(ns.clone(), name.clone())).is_some_and(|nets| nets.iter().any(|n| n.admits(peer)))
+                named(&self.networks, ns, name).is_some_and(|nets| nets.iter().any(|n| n.admits(peer)))
             }
             AuthenticationRef::ServiceAccount(ns, name) => peer.identity.as_deref() == Some(&self.identity(ns, name)),
         })
     }
 
-    fn decide_request(&self, server: &Server, routes: &[&Route], peer: &Peer, request: &Request) -> Decision {
-        let Some(route) = select_route(routes, request) else {
-            return Decision::deny(Vec::new());
-        };
+    /// The decision on a request that goes to `route`: what authorizes the route or the
+    /// whole Server (`server_grants`), else the Server's access policy.
+    fn decide_route(&self, server: &Server, route: &Route, peer: &Peer, server_grants: &[ObjectRef]) -> Decision {
         let mut grants = self.route_grants(route, peer);
-        grants.extend(self.server_grants(server, peer));
+        grants.extend_from_slice(server_grants);
         if !grants.is_empty() {
             Decision::allow(grants)
         } else if server.access.admits(peer) {
@@ -520,31 +634,76 @@ impl LinkerdPolicies {
         }
     }
 
-    /// Endpoints an authorization may admit: narrowed through exact identities where a
-    /// required authentication names only those, else every endpoint.
-    fn grantees<'w>(
-        &self,
-        policy: &AuthorizationPolicy,
-        world: &'w World,
-        by_identity: &BTreeMap<String, Vec<&'w Endpoint>>,
-    ) -> Vec<&'w Endpoint> {
-        for reference in &policy.required {
-            let exact: Option<Vec<String>> = match reference {
-                AuthenticationRef::ServiceAccount(ns, name) => Some(vec![self.identity(ns, name)]),
-                AuthenticationRef::MeshTls(ns, name) => {
-                    self.mesh_tls.get(&(ns.clone(), name.clone())).and_then(|ids| {
-                        ids.iter()
-                            .map(|m| if let IdentityMatch::Exact(s) = m { Some(s.clone()) } else { None })
-                            .collect()
-                    })
+    /// The identities the authorizations of a Server (and of its routes) name one by
+    /// one, and whether some authorization may also admit sources it does not name
+    /// (by network, by wildcard identity, or a legacy ServerAuthorization).
+    fn named_sources(&self, server: &Server) -> (BTreeSet<String>, bool) {
+        let mut identities = BTreeSet::new();
+        let mut open = false;
+        let mut relevant = self.server_policies(server);
+        for route in self.routes_of(server) {
+            let targeting = named(&self.indexes.route_policies, &server.namespace, &route.name);
+            relevant.extend(listed(targeting).iter().map(|i| &self.policies[*i]));
+        }
+        for policy in relevant {
+            // A policy needs all its authentications: one that names only exact
+            // identities narrows it to those.
+            let mut narrowed = false;
+            for reference in &policy.required {
+                match reference {
+                    AuthenticationRef::ServiceAccount(ns, name) => {
+                        identities.insert(self.identity(ns, name));
+                        narrowed = true;
+                    }
+                    AuthenticationRef::MeshTls(ns, name) => {
+                        if let Some(ids) = named(&self.mesh_tls, ns, name) {
+                            identities.extend(ids.exact.iter().cloned());
+                            narrowed |= ids.patterns.is_empty();
+                        }
+                    }
+                    AuthenticationRef::Network(..) => {}
                 }
-                AuthenticationRef::Network(..) => None,
-            };
-            if let Some(identities) = exact {
-                return identities.iter().flat_map(|i| by_identity.get(i).into_iter().flatten().copied()).collect();
+            }
+            open |= !narrowed;
+        }
+        let authorizations = listed(self.indexes.server_authorizations.get(&server.namespace));
+        for authz in authorizations.iter().map(|i| &self.server_authorizations[*i]) {
+            // Rare and legacy: not narrowed.
+            open = true;
+            if let ClientAuthentication::Identities(ids) = &authz.client {
+                identities.extend(ids.exact.iter().cloned());
             }
         }
-        world.endpoints.iter().collect()
+        (identities, open)
+    }
+
+    /// The world's endpoints in classes that every object of this directory treats
+    /// alike unless it names their identity: the same answer to whether they have an
+    /// identity, are in the cluster, are in each network and match each wildcard
+    /// identity.
+    fn source_classes(&self, world: &World) -> Vec<Vec<Endpoint>> {
+        let mut networks: BTreeSet<&Network> = self.networks.values().flat_map(|m| m.values()).flatten().collect();
+        networks.extend(self.server_authorizations.iter().flat_map(|a| &a.networks));
+        let client_patterns = self.server_authorizations.iter().filter_map(|a| match &a.client {
+            ClientAuthentication::Identities(ids) => Some(&ids.patterns),
+            _ => None,
+        });
+        let patterns: BTreeSet<&IdentityMatch> = self
+            .mesh_tls
+            .values()
+            .flat_map(|m| m.values())
+            .map(|ids| &ids.patterns)
+            .chain(client_patterns)
+            .flatten()
+            .collect();
+        let mut classes: BTreeMap<(bool, bool, Vec<bool>), Vec<Endpoint>> = BTreeMap::new();
+        for endpoint in &world.endpoints {
+            let peer = self.peer(world, endpoint);
+            let admitted = networks.iter().map(|n| n.admits(&peer)).chain(patterns.iter().map(|m| m.admits(&peer)));
+            let key = (peer.identity.is_some(), peer.in_cluster, admitted.collect());
+            classes.entry(key).or_default().push(endpoint.clone());
+        }
+        classes.into_values().collect()
     }
 }
 
@@ -559,60 +718,67 @@ impl Layer for LinkerdPolicies {
     }
 
     fn candidates(&self, world: &World) -> Vec<Connection> {
+        self.candidate_groups(world).expand(world)
+    }
+
+    /// Sources an authorization names by identity one by one; ports open to every
+    /// network, every meshed client or by a namespace's default, as classes of
+    /// sources alike to every object of this directory (see [`Self::source_classes`]).
+    fn candidate_groups(&self, world: &World) -> Candidates {
         let mut by_identity: BTreeMap<String, Vec<&Endpoint>> = BTreeMap::new();
         for endpoint in &world.endpoints {
             if let Some(pod) = world.pod(endpoint).filter(|p| p.meshed) {
                 by_identity.entry(self.identity(pod.namespace, pod.account)).or_default().push(endpoint);
             }
         }
-        let mut out = Vec::new();
+        let classes = self.source_classes(world);
+        let every_class: Vec<usize> = (0..classes.len()).collect();
+        // What a default policy admits depends on the source's class alone: find it
+        // once per policy.
+        let mut admitted: BTreeMap<DefaultPolicy, Vec<usize>> = BTreeMap::new();
+        let mut connections = Vec::new();
+        let mut open = Vec::new();
         for destination in &world.endpoints {
             let Some(pod) = world.pod(destination).filter(|p| p.meshed) else { continue };
             let mut ports: BTreeSet<L4Port> = world.ports_to(destination).into_iter().collect();
-            for server in
-                self.servers.iter().filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels))
-            {
+            for server in self.servers_selecting(&pod) {
                 if let PortRef::Number(n) = server.port {
                     ports.insert(L4Port { number: n, transport: "TCP" });
                 }
             }
             for port in ports {
-                let sources: BTreeSet<&Endpoint> = match self.server_for(&pod, port) {
+                let open_classes = match self.server_for(&pod, port) {
                     None => {
                         let (policy, _) = self.default_for(pod.namespace);
-                        world.endpoints.iter().filter(|s| policy.admits(&self.peer(world, s))).collect()
+                        admitted
+                            .entry(policy)
+                            .or_insert_with(|| {
+                                let admits = |c: &usize| policy.admits(&self.peer(world, &classes[*c][0]));
+                                every_class.iter().copied().filter(admits).collect()
+                            })
+                            .clone()
                     }
-                    Some(server) if server.access != DefaultPolicy::Deny => world.endpoints.iter().collect(),
                     Some(server) => {
-                        let routes: Vec<&Route> = self.routes_of(server).collect();
-                        let mut sources = BTreeSet::new();
-                        for policy in self.policies.iter().filter(|p| p.namespace == server.namespace) {
-                            let relevant = match &policy.target {
-                                Target::Server(name) => *name == server.name,
-                                Target::Namespace => true,
-                                Target::Route(name, _) => routes.iter().any(|r| r.name == *name),
-                            };
-                            if relevant {
-                                sources.extend(self.grantees(policy, world, &by_identity));
-                            }
+                        let (identities, open_to_all) = self.named_sources(server);
+                        for source in identities.iter().filter_map(|i| by_identity.get(i)).flatten() {
+                            let source = (*source).clone();
+                            connections.push(Connection { source, destination: destination.clone(), port });
                         }
-                        if self.server_authorizations.iter().any(|a| a.namespace == server.namespace) {
-                            // Rare and legacy: not narrowed.
-                            sources.extend(world.endpoints.iter());
+                        if open_to_all || server.access != DefaultPolicy::Deny {
+                            every_class.clone()
+                        } else {
+                            Vec::new()
                         }
-                        sources
                     }
                 };
-                out.extend(sources.into_iter().map(|s| Connection {
-                    source: s.clone(),
-                    destination: destination.clone(),
-                    port,
-                }));
+                if !open_classes.is_empty() {
+                    open.push(OpenPort { destination: destination.clone(), port, classes: open_classes });
+                }
             }
         }
-        out.sort();
-        out.dedup();
-        out
+        connections.sort();
+        connections.dedup();
+        Candidates { connections, classes, open, open_sides: Vec::new() }
     }
 
     /// The per-connection part (identity, Server, routes) once, then each request.
@@ -630,7 +796,8 @@ impl Layer for LinkerdPolicies {
         match server {
             Some(server) if !routes.is_empty() => {
                 let peer = self.peer(world, &connection.source);
-                requests.iter().map(|r| self.decide_request(server, &routes, &peer, r)).collect()
+                let mut on_routes = OnRoutes::new(self, server, &routes, &peer);
+                requests.iter().map(|r| on_routes.decide(r)).collect()
             }
             // Without routes the answer does not depend on the request.
             _ => {
@@ -665,12 +832,13 @@ impl Layer for LinkerdPolicies {
                 Decision::deny(vec![server.at.clone()])
             };
         }
+        let mut on_routes = OnRoutes::new(self, server, &routes, &peer);
         if let Some(request) = request {
-            return self.decide_request(server, &routes, &peer, request);
+            return on_routes.decide(request);
         }
         let mut first_denial = None;
         for request in sample_requests(&routes) {
-            let decision = self.decide_request(server, &routes, &peer, &request);
+            let decision = on_routes.decide(&request);
             if decision.allowed {
                 return decision;
             }
@@ -693,9 +861,7 @@ impl Layer for LinkerdPolicies {
     fn paths_to(&self, world: &World, destination: &Endpoint) -> Vec<String> {
         let Some(pod) = world.pod(destination) else { return Vec::new() };
         let mut out = BTreeSet::new();
-        let servers =
-            self.servers.iter().filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels));
-        for server in servers {
+        for server in self.servers_selecting(&pod) {
             for m in self.routes_of(server).flat_map(|r| &r.rules).flatten() {
                 match &m.path {
                     PathMatch::Exact(p) | PathMatch::Prefix(p) => out.insert(p.clone()),
@@ -786,10 +952,39 @@ impl RouteMatch {
     }
 }
 
-/// The single route a request goes to: the best match, the first on ties.
-fn select_route<'r>(routes: &[&'r Route], request: &Request) -> Option<&'r Route> {
-    let mut best: Option<((usize, bool), &Route)> = None;
-    for route in routes {
+/// Requests on a Server with routes, from one peer: a request's decision depends only on
+/// the route it goes to, so each route's is found once.
+struct OnRoutes<'a> {
+    layer: &'a LinkerdPolicies,
+    server: &'a Server,
+    routes: &'a [&'a Route],
+    peer: &'a Peer,
+    server_grants: Vec<ObjectRef>,
+    /// Per route (by position in `routes`), its decision once found.
+    decided: Vec<Option<Decision>>,
+}
+
+impl<'a> OnRoutes<'a> {
+    fn new(layer: &'a LinkerdPolicies, server: &'a Server, routes: &'a [&'a Route], peer: &'a Peer) -> Self {
+        let server_grants = layer.server_grants(server, peer);
+        OnRoutes { layer, server, routes, peer, server_grants, decided: vec![None; routes.len()] }
+    }
+
+    fn decide(&mut self, request: &Request) -> Decision {
+        let Some(i) = select_route(self.routes, request) else {
+            return Decision::deny(Vec::new());
+        };
+        let (layer, server, route, peer) = (self.layer, self.server, self.routes[i], self.peer);
+        let grants = &self.server_grants;
+        self.decided[i].get_or_insert_with(|| layer.decide_route(server, route, peer, grants)).clone()
+    }
+}
+
+/// The single route a request goes to (its position): the best match, the first on
+/// ties.
+fn select_route(routes: &[&Route], request: &Request) -> Option<usize> {
+    let mut best: Option<((usize, bool), usize)> = None;
+    for (i, route) in routes.iter().enumerate() {
         let rank = route
             .rules
             .iter()
@@ -803,11 +998,11 @@ fn select_route<'r>(routes: &[&'r Route], request: &Request) -> Option<&'r Route
             .reduce(|a, b| if a >= b { a } else { b });
         if let Some(rank) = rank {
             if best.map_or(true, |(b, _)| rank > b) {
-                best = Some((rank, route));
+                best = Some((rank, i));
             }
         }
     }
-    best.map(|(_, r)| r)
+    best.map(|(_, i)| i)
 }
 
 /// One request per combination of the methods and paths the routes mention, plus a

@@ -39,6 +39,7 @@ use crate::verify::value::Value;
 use regex::Regex;
 
 use super::http_match::{client_range, in_ranges, optional_list, optional_str, service_port, WrongShape};
+use super::index::FastMap;
 use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};
 
 const GROUPS: [&str; 2] = ["traefik.io", "traefik.containo.us"];
@@ -71,6 +72,11 @@ const MAX_CHAIN_DEPTH: usize = 8;
 pub struct TraefikRoutes {
     /// Highest priority first; among equals, by object and position.
     routes: Vec<Route>,
+    /// Routes (indexes) whose rule needs one of some hosts, by each of them (lower
+    /// case); the others in `any_host`. A request's host finds its routes without
+    /// trying every rule.
+    by_host: FastMap<String, Vec<usize>>,
+    any_host: Vec<usize>,
     client_ranges: Vec<String>,
 }
 
@@ -131,6 +137,17 @@ impl Rule {
         }
     }
 
+    /// The hosts (lower case) a request must have one of for the rule to match, when
+    /// the rule needs one.
+    fn required_hosts(&self) -> Option<Vec<String>> {
+        match self {
+            Rule::Host(hosts) => Some(hosts.iter().map(|h| h.to_ascii_lowercase()).collect()),
+            Rule::And(a, b) => a.required_hosts().or_else(|| b.required_hosts()),
+            Rule::Or(a, b) => Some([a.required_hosts()?, b.required_hosts()?].concat()),
+            _ => None,
+        }
+    }
+
     /// Literal hosts and paths the rule mentions (for sample requests).
     fn literals(&self, hosts: &mut Vec<String>, paths: &mut Vec<String>) {
         match self {
@@ -187,7 +204,21 @@ impl TraefikRoutes {
             .collect();
         client_ranges.sort();
         client_ranges.dedup();
-        (TraefikRoutes { routes, client_ranges }, problems)
+        let mut by_host: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut any_host = Vec::new();
+        for (i, route) in routes.iter().enumerate() {
+            match route.rule.required_hosts() {
+                Some(mut hosts) => {
+                    hosts.sort();
+                    hosts.dedup();
+                    for host in hosts {
+                        by_host.entry(host).or_default().push(i);
+                    }
+                }
+                None => any_host.push(i),
+            }
+        }
+        (TraefikRoutes { routes, by_host, any_host, client_ranges }, problems)
     }
 }
 
@@ -224,7 +255,13 @@ impl IngressLayer for TraefikRoutes {
 
     fn route(&self, request: &HttpRequest) -> Routing {
         let listening = |r: &&Route| if request.tls { r.secure } else { r.plain };
-        let Some(route) = self.routes.iter().filter(listening).find(|r| r.rule.matches(request)) else {
+        // The routes that may match the host, in order.
+        let mut candidates: Vec<usize> =
+            self.by_host.get(&request.host.to_ascii_lowercase()).map_or(&[][..], Vec::as_slice).to_vec();
+        candidates.extend_from_slice(&self.any_host);
+        candidates.sort_unstable();
+        let routes = candidates.into_iter().map(|i| &self.routes[i]);
+        let Some(route) = routes.filter(listening).find(|r| r.rule.matches(request)) else {
             return Routing::NoRoute;
         };
         let mut auth_url = None;
