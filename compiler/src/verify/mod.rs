@@ -14,6 +14,7 @@ mod compare;
 mod crd_value;
 pub mod declared;
 pub mod http_match;
+mod index;
 pub mod istio;
 pub mod linkerd;
 pub mod manifests;

@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+use super::index::FastMap;
 use crate::ir::{ExternalId, Policy, SegmentId};
 
 /// Something that can open or receive a connection.
@@ -30,6 +31,8 @@ pub enum Endpoint {
 pub const OTHER_NAMESPACE: &str = "segc-verify-elsewhere";
 /// The service account of pods that no segment selects.
 pub const OTHER_ACCOUNT: &str = "default";
+/// The one label every namespace carries: its name.
+pub const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 /// What a selector or rule can see of a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,13 @@ pub struct Pod<'a> {
 struct PodData<'p> {
     namespace_labels: BTreeMap<String, String>,
     named_ports: Vec<(&'p str, u16, &'static str)>,
+}
+
+/// Endpoints by label key, then value.
+type ByLabel<'p> = FastMap<&'p str, FastMap<&'p str, Vec<Endpoint>>>;
+
+fn lookup<'a>(index: &'a ByLabel<'_>, (key, value): (&str, &str)) -> &'a [Endpoint] {
+    index.get(key).and_then(|values| values.get(value)).map_or(&[], Vec::as_slice)
 }
 
 /// A TCP or UDP port of a connection.
@@ -88,6 +98,16 @@ pub struct World<'p> {
     external_addresses: Vec<Option<IpAddr>>,
     no_labels: BTreeMap<String, String>,
     by_namespace: BTreeMap<String, Vec<Endpoint>>,
+    /// Every endpoint with a pod, sorted.
+    pods: Vec<Endpoint>,
+    /// Pods by a label they carry, anywhere and per namespace (only segments carry
+    /// labels), sorted: selectors are matched against these, not every endpoint.
+    by_label: ByLabel<'p>,
+    by_namespace_label: FastMap<&'p str, ByLabel<'p>>,
+    /// Endpoints outside the cluster by address, sorted by address.
+    by_address: Vec<(IpAddr, Endpoint)>,
+    /// [`World::ports_to`] of each endpoint (by position): asked for per rule.
+    ports: Vec<Vec<L4Port>>,
     /// Per segment (by index), then per managed namespace's other pod, then the other
     /// namespace's pod.
     segment_pods: Vec<PodData<'p>>,
@@ -106,9 +126,8 @@ impl<'p> World<'p> {
         endpoints.sort();
         let external_addresses =
             policy.externals.iter().map(|e| e.cidrs.first().and_then(|c| first_address(c))).collect();
-        let namespace_labels = |ns: &str| -> BTreeMap<String, String> {
-            [("kubernetes.io/metadata.name".to_string(), ns.to_string())].into()
-        };
+        let namespace_labels =
+            |ns: &str| -> BTreeMap<String, String> { [(NAMESPACE_NAME_LABEL.to_string(), ns.to_string())].into() };
         let segment_pods = policy
             .segments
             .iter()
@@ -130,6 +149,11 @@ impl<'p> World<'p> {
             external_addresses,
             no_labels: BTreeMap::new(),
             by_namespace: BTreeMap::new(),
+            pods: Vec::new(),
+            by_label: FastMap::default(),
+            by_namespace_label: FastMap::default(),
+            by_address: Vec::new(),
+            ports: Vec::new(),
             segment_pods,
             other_pods,
             elsewhere,
@@ -142,6 +166,25 @@ impl<'p> World<'p> {
             }
         }
         world.by_namespace = by_namespace;
+        world.pods = world.endpoints.iter().filter(|e| world.pod(e).is_some()).cloned().collect();
+        for (i, segment) in policy.segments.iter().enumerate() {
+            for (key, value) in &segment.selector {
+                let (ns, key, value) = (segment.namespace.as_str(), key.as_str(), value.as_str());
+                let endpoint = Endpoint::Segment(SegmentId(i));
+                world.by_label.entry(key).or_default().entry(value).or_default().push(endpoint.clone());
+                let in_namespace = world.by_namespace_label.entry(ns).or_default();
+                in_namespace.entry(key).or_default().entry(value).or_default().push(endpoint);
+            }
+        }
+        let by_label = std::iter::once(&mut world.by_label).chain(world.by_namespace_label.values_mut());
+        for list in by_label.flat_map(|keys| keys.values_mut()).flat_map(|values| values.values_mut()) {
+            list.sort();
+        }
+        let mut by_address: Vec<(IpAddr, Endpoint)> =
+            world.endpoints.iter().filter_map(|e| Some((world.address(e)?, e.clone()))).collect();
+        by_address.sort();
+        world.by_address = by_address;
+        world.ports = world.endpoints.iter().map(|e| world.find_ports_to(e)).collect();
         world
     }
 
@@ -194,15 +237,76 @@ impl<'p> World<'p> {
         }
     }
 
+    /// The position of an endpoint in [`World::endpoints`].
+    pub fn position(&self, endpoint: &Endpoint) -> Option<usize> {
+        // Sorted, the endpoints start with the segments, then the externals, by id.
+        let direct = match endpoint {
+            Endpoint::Segment(id) => Some(id.0),
+            Endpoint::External(id) => Some(self.policy.segments.len() + id.0),
+            _ => None,
+        };
+        match direct {
+            Some(i) if self.endpoints.get(i) == Some(endpoint) => Some(i),
+            _ => self.endpoints.binary_search(endpoint).ok(),
+        }
+    }
+
+    /// A pod of a managed namespace: a segment the policy manages, or a pod no
+    /// segment selects.
+    pub fn managed_pod(&self, endpoint: &Endpoint) -> bool {
+        match endpoint {
+            Endpoint::Segment(id) => self.policy.segment(*id).managed,
+            Endpoint::OtherPod(_) => true,
+            _ => false,
+        }
+    }
+
     /// The endpoints whose pods live in a namespace.
     pub fn pods_in(&self, namespace: &str) -> &[Endpoint] {
         self.by_namespace.get(namespace).map_or(&[], Vec::as_slice)
+    }
+
+    /// The pods of `namespace` (or of every namespace) that carry `label` (or any),
+    /// sorted: the candidates for a selector that requires them, which the caller
+    /// still matches in full.
+    pub fn pods_with(&self, namespace: Option<&str>, label: Option<(&str, &str)>) -> &[Endpoint] {
+        match (namespace, label) {
+            (Some(ns), Some(label)) => self.by_namespace_label.get(ns).map_or(&[], |index| lookup(index, label)),
+            (Some(ns), None) => self.pods_in(ns),
+            (None, Some(label)) => lookup(&self.by_label, label),
+            (None, None) => &self.pods,
+        }
+    }
+
+    /// The endpoints outside the cluster whose address may lie in `cidr`, by address:
+    /// every one of them for a CIDR that does not parse, to be matched in full by the
+    /// caller.
+    pub fn addresses_in(&self, cidr: &str) -> impl Iterator<Item = &Endpoint> {
+        let all = 0..self.by_address.len();
+        let range = cidr_range(cidr).map_or(all, |(first, last)| {
+            let start = self.by_address.partition_point(|(ip, _)| *ip < first);
+            let end = self.by_address.partition_point(|(ip, _)| *ip <= last);
+            start..end
+        });
+        self.by_address[range].iter().map(|(_, e)| e)
     }
 
     /// The ports to try on a destination when a rule names none: the destination's
     /// declared ports and one port it does not declare (so that "every port" shows as
     /// wider than declared).
     pub fn ports_to(&self, destination: &Endpoint) -> Vec<L4Port> {
+        self.ports_into(destination).to_vec()
+    }
+
+    /// [`World::ports_to`], borrowed.
+    pub fn ports_into(&self, destination: &Endpoint) -> std::borrow::Cow<'_, [L4Port]> {
+        match self.position(destination) {
+            Some(i) => std::borrow::Cow::Borrowed(&self.ports[i]),
+            None => std::borrow::Cow::Owned(self.find_ports_to(destination)),
+        }
+    }
+
+    fn find_ports_to(&self, destination: &Endpoint) -> Vec<L4Port> {
         let declared: Vec<L4Port> = match destination {
             Endpoint::Segment(id) => {
                 self.policy.segment(*id).ports.iter().map(|p| l4(p.number, p.protocol.transport())).collect()
@@ -253,6 +357,25 @@ pub fn first_address(cidr: &str) -> Option<IpAddr> {
     cidr.split('/').next()?.parse().ok()
 }
 
+/// The first and last address of a CIDR; `None` when it does not parse.
+fn cidr_range(cidr: &str) -> Option<(IpAddr, IpAddr)> {
+    let (network, bits) = cidr.split_once('/')?;
+    let (network, bits) = (network.parse::<IpAddr>().ok()?, bits.parse::<u32>().ok()?);
+    match network {
+        IpAddr::V4(n) if bits <= 32 => {
+            let host = if bits == 0 { u32::MAX } else { (1u32 << (32 - bits)).wrapping_sub(1) };
+            let first = u32::from(n) & !host;
+            Some((IpAddr::from(first.to_be_bytes()), IpAddr::from((first | host).to_be_bytes())))
+        }
+        IpAddr::V6(n) if bits <= 128 => {
+            let host = if bits == 0 { u128::MAX } else { (1u128 << (128 - bits)).wrapping_sub(1) };
+            let first = u128::from(n) & !host;
+            Some((IpAddr::from(first.to_be_bytes()), IpAddr::from((first | host).to_be_bytes())))
+        }
+        _ => None,
+    }
+}
+
 /// True when `ip` lies in `cidr` (IPv4 or IPv6; a malformed CIDR contains nothing).
 pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
     let Some((network, bits)) = cidr.split_once('/') else { return false };
@@ -272,6 +395,8 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::ir::sample::{self, shop};
     use crate::ir::{IngressKind, MeshKind};
@@ -284,6 +409,40 @@ mod tests {
         assert!(cidr_contains("2001:db8::/32", "2001:db8::1".parse().unwrap()));
         assert!(!cidr_contains("2001:db8::/32", "8.8.8.8".parse().unwrap()));
         assert!(!cidr_contains("garbage", "8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn indexes_find_what_a_scan_of_every_endpoint_finds() {
+        let policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let world = World::new(&policy);
+        let pods: Vec<(&Endpoint, Pod)> = world.endpoints.iter().filter_map(|e| Some((e, world.pod(e)?))).collect();
+        let labels: BTreeSet<(&str, &str)> =
+            pods.iter().flat_map(|(_, p)| p.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))).collect();
+        let namespaces = ["shop", "data", "kube-system", OTHER_NAMESPACE, "nowhere"];
+        for namespace in namespaces.iter().map(|ns| Some(*ns)).chain([None]) {
+            for label in labels.iter().copied().map(Some).chain([Some(("app", "nobody")), None]) {
+                let scanned: Vec<&Endpoint> = pods
+                    .iter()
+                    .filter(|(_, p)| namespace.map_or(true, |ns| p.namespace == ns))
+                    .filter(|(_, p)| label.map_or(true, |(k, v)| p.labels.get(k).is_some_and(|l| l == v)))
+                    .map(|(e, _)| *e)
+                    .collect();
+                let indexed: Vec<&Endpoint> = world.pods_with(namespace, label).iter().collect();
+                assert_eq!(indexed, scanned, "{namespace:?} {label:?}");
+            }
+        }
+        for cidr in ["203.0.113.0/24", "0.0.0.0/0", "203.0.113.0/32", "10.0.0.0/8", "::/0", "garbage"] {
+            let indexed: BTreeSet<&Endpoint> = world.addresses_in(cidr).collect();
+            let scanned: BTreeSet<&Endpoint> =
+                world.endpoints.iter().filter(|e| world.address(e).is_some_and(|ip| cidr_contains(cidr, ip))).collect();
+            assert!(indexed.is_superset(&scanned), "{cidr}");
+            assert!(indexed.iter().all(|e| world.address(e).is_some()), "{cidr}");
+        }
+        for (i, endpoint) in world.endpoints.iter().enumerate() {
+            assert_eq!(world.position(endpoint), Some(i));
+            assert_eq!(world.ports_into(endpoint).to_vec(), world.find_ports_to(endpoint));
+        }
+        assert_eq!(world.position(&Endpoint::OtherPod("nowhere".into())), None);
     }
 
     #[test]
