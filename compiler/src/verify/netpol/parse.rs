@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 use serde_yaml::{Mapping, Value};
 
+use crate::verify::crd_value::At;
 use crate::verify::world::cidr_contains;
 use crate::verify::{Manifest, ObjectRef};
 
@@ -70,7 +71,9 @@ pub(super) enum PortMatch {
 /// selector matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Selector {
-    labels: BTreeMap<String, String>,
+    /// `matchLabels`, sorted by key: selectors come by the hundred thousand, and a
+    /// list of a few pairs takes a fraction of a map's room.
+    labels: Vec<(String, String)>,
     expressions: Vec<Requirement>,
 }
 
@@ -90,6 +93,16 @@ enum Operator {
 }
 
 impl Selector {
+    /// A label (key, value) every pod the selector matches carries, if any.
+    pub fn required_label(&self) -> Option<(&str, &str)> {
+        self.labels.first().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The value the selector requires for `key`, if it requires one in `matchLabels`.
+    pub fn required_value(&self, key: &str) -> Option<&str> {
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
             && self.expressions.iter().all(|r| {
@@ -116,28 +129,32 @@ const PORT_FIELDS: [&str; 3] = ["protocol", "port", "endPort"];
 
 /// The policy, or why it cannot be read.
 pub(super) fn read(manifest: &Manifest) -> Read<NetPol> {
-    let metadata = mapping(Some(&manifest.value["metadata"]), "metadata", None)?;
+    let metadata_at = At::Root("metadata");
+    let metadata = mapping(Some(&manifest.value["metadata"]), &metadata_at, None)?;
     let field = |name: &str| metadata.and_then(|m| m.get(name));
-    let namespace = string(field("namespace"), "metadata.namespace")?.filter(|ns| !ns.is_empty()).ok_or_else(|| {
-        // kubectl would put it in the current context's namespace, which verify cannot know.
-        "`metadata.namespace` is missing: the policy would apply wherever `kubectl` points".to_string()
-    })?;
-    string(field("name"), "metadata.name")?.filter(|n| !n.is_empty()).ok_or("`metadata.name` is missing")?;
+    let namespace =
+        string(field("namespace"), &metadata_at.field("namespace"))?.filter(|ns| !ns.is_empty()).ok_or_else(|| {
+            // kubectl would put it in the current context's namespace, which verify cannot know.
+            "`metadata.namespace` is missing: the policy would apply wherever `kubectl` points".to_string()
+        })?;
+    string(field("name"), &metadata_at.field("name"))?.filter(|n| !n.is_empty()).ok_or("`metadata.name` is missing")?;
 
     // A missing spec is an empty one: all pods of the namespace, isolated for ingress.
-    let spec = mapping(manifest.value.get("spec"), "spec", Some(&SPEC_FIELDS))?;
+    let spec_at = At::Root("spec");
+    let spec = mapping(manifest.value.get("spec"), &spec_at, Some(&SPEC_FIELDS))?;
     let field = |name: &str| spec.and_then(|m| m.get(name));
     // `podSelector` is a value, not a pointer, in the API: absent means `{}`.
-    let pods = selector(field("podSelector"), "spec.podSelector")?.unwrap_or_default();
-    let ingress = rules(field("ingress"), "spec.ingress", "from")?;
-    let egress = rules(field("egress"), "spec.egress", "to")?;
+    let pods = selector(field("podSelector"), &spec_at.field("podSelector"))?.unwrap_or_default();
+    let ingress = rules(field("ingress"), &spec_at.field("ingress"), "from")?;
+    let egress = rules(field("egress"), &spec_at.field("egress"), "to")?;
 
     let mut types = BTreeSet::new();
-    for (i, t) in sequence(field("policyTypes"), "spec.policyTypes")?.unwrap_or_default().iter().enumerate() {
-        let path = format!("spec.policyTypes[{i}]");
-        match string(Some(t), &path)? {
+    let types_at = spec_at.field("policyTypes");
+    for (i, t) in sequence(field("policyTypes"), &types_at)?.unwrap_or_default().iter().enumerate() {
+        let at = types_at.index(i);
+        match string(Some(t), &at)? {
             Some(t @ ("Ingress" | "Egress")) => types.insert(t),
-            _ => return Err(format!("`{path}` must be `Ingress` or `Egress`")),
+            _ => return Err(format!("`{at}` must be `Ingress` or `Egress`")),
         };
     }
     // The API server's default: Ingress always, Egress when there are egress rules.
@@ -158,106 +175,105 @@ pub(super) fn read(manifest: &Manifest) -> Read<NetPol> {
 }
 
 /// `spec.ingress` or `spec.egress`; `peers_field` is `from` or `to`.
-fn rules(value: Option<&Value>, path: &str, peers_field: &str) -> Read<Option<Vec<Rule>>> {
-    let Some(items) = sequence(value, path)? else { return Ok(None) };
+fn rules(value: Option<&Value>, at: &At, peers_field: &str) -> Read<Option<Vec<Rule>>> {
+    let Some(items) = sequence(value, at)? else { return Ok(None) };
     let fields = [peers_field, "ports"];
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let path = format!("{path}[{i}]");
+        let at = at.index(i);
         // A null item decodes to an empty rule in the API server: every peer, every port.
-        let rule = mapping(Some(item), &path, Some(&fields))?;
+        let rule = mapping(Some(item), &at, Some(&fields))?;
         let field = |name: &str| rule.and_then(|m| m.get(name));
 
         let mut peers = Vec::new();
-        for (j, peer_value) in
-            sequence(field(peers_field), &format!("{path}.{peers_field}"))?.unwrap_or_default().iter().enumerate()
-        {
-            peers.push(peer(peer_value, &format!("{path}.{peers_field}[{j}]"))?);
+        let peers_at = at.field(peers_field);
+        for (j, peer_value) in sequence(field(peers_field), &peers_at)?.unwrap_or_default().iter().enumerate() {
+            peers.push(peer(peer_value, &peers_at.index(j))?);
         }
         let mut ports = Vec::new();
-        for (j, port_value) in
-            sequence(field("ports"), &format!("{path}.ports"))?.unwrap_or_default().iter().enumerate()
-        {
-            ports.push(port(port_value, &format!("{path}.ports[{j}]"))?);
+        let ports_at = at.field("ports");
+        for (j, port_value) in sequence(field("ports"), &ports_at)?.unwrap_or_default().iter().enumerate() {
+            ports.push(port(port_value, &ports_at.index(j))?);
         }
         out.push(Rule { peers: (!peers.is_empty()).then_some(peers), ports: (!ports.is_empty()).then_some(ports) });
     }
     Ok(Some(out))
 }
 
-fn peer(value: &Value, path: &str) -> Read<Peer> {
-    let peer = mapping(Some(value), path, Some(&PEER_FIELDS))?;
+fn peer(value: &Value, at: &At) -> Read<Peer> {
+    let peer = mapping(Some(value), at, Some(&PEER_FIELDS))?;
     let field = |name: &str| peer.and_then(|m| m.get(name));
-    let pods = selector(field("podSelector"), &format!("{path}.podSelector"))?;
-    let namespaces = selector(field("namespaceSelector"), &format!("{path}.namespaceSelector"))?;
-    let ip_block = mapping(field("ipBlock"), &format!("{path}.ipBlock"), Some(&IP_BLOCK_FIELDS))?;
+    let pods = selector(field("podSelector"), &at.field("podSelector"))?;
+    let namespaces = selector(field("namespaceSelector"), &at.field("namespaceSelector"))?;
+    let ip_block = mapping(field("ipBlock"), &at.field("ipBlock"), Some(&IP_BLOCK_FIELDS))?;
     match (pods, namespaces, ip_block) {
-        (None, None, None) => Err(format!("`{path}` names no peer (`podSelector`, `namespaceSelector` or `ipBlock`)")),
+        (None, None, None) => Err(format!("`{at}` names no peer (`podSelector`, `namespaceSelector` or `ipBlock`)")),
         (pods, namespaces, None) => Ok(Peer::Pods { namespaces, pods: pods.unwrap_or_default() }),
-        (None, None, Some(block)) => ip_block_peer(block, &format!("{path}.ipBlock")),
-        (_, _, Some(_)) => Err(format!("`{path}` may not combine `ipBlock` with a selector")),
+        (None, None, Some(block)) => ip_block_peer(block, &at.field("ipBlock")),
+        (_, _, Some(_)) => Err(format!("`{at}` may not combine `ipBlock` with a selector")),
     }
 }
 
-fn ip_block_peer(block: &Mapping, path: &str) -> Read<Peer> {
-    let cidr_path = format!("{path}.cidr");
-    let cidr = string(block.get("cidr"), &cidr_path)?.ok_or_else(|| format!("`{cidr_path}` is missing"))?;
-    let (network, bits) = parse_cidr(cidr).ok_or_else(|| format!("`{cidr_path}` is not a CIDR: `{cidr}`"))?;
+fn ip_block_peer(block: &Mapping, at: &At) -> Read<Peer> {
+    let cidr_at = at.field("cidr");
+    let cidr = string(block.get("cidr"), &cidr_at)?.ok_or_else(|| format!("`{cidr_at}` is missing"))?;
+    let (network, bits) = parse_cidr(cidr).ok_or_else(|| format!("`{cidr_at}` is not a CIDR: `{cidr}`"))?;
     let mut except = Vec::new();
-    for (i, e) in sequence(block.get("except"), &format!("{path}.except"))?.unwrap_or_default().iter().enumerate() {
-        let e_path = format!("{path}.except[{i}]");
-        let e = string(Some(e), &e_path)?.ok_or_else(|| format!("`{e_path}` must be a CIDR"))?;
-        let (e_network, e_bits) = parse_cidr(e).ok_or_else(|| format!("`{e_path}` is not a CIDR: `{e}`"))?;
+    let except_at = at.field("except");
+    for (i, e) in sequence(block.get("except"), &except_at)?.unwrap_or_default().iter().enumerate() {
+        let e_at = except_at.index(i);
+        let e = string(Some(e), &e_at)?.ok_or_else(|| format!("`{e_at}` must be a CIDR"))?;
+        let (e_network, e_bits) = parse_cidr(e).ok_or_else(|| format!("`{e_at}` is not a CIDR: `{e}`"))?;
         // The API server's rule: an exception is a strict subset of the block.
         if !cidr_contains(cidr, e_network) || e_bits <= bits || network.is_ipv4() != e_network.is_ipv4() {
-            return Err(format!("`{e_path}` (`{e}`) must be a strict subset of `{cidr}`"));
+            return Err(format!("`{e_at}` (`{e}`) must be a strict subset of `{cidr}`"));
         }
         except.push(e.to_string());
     }
     Ok(Peer::IpBlock { cidr: cidr.to_string(), except })
 }
 
-fn port(value: &Value, path: &str) -> Read<PortRule> {
+fn port(value: &Value, at: &At) -> Read<PortRule> {
     // A null item decodes to `{}`: TCP, every port.
-    let port = mapping(Some(value), path, Some(&PORT_FIELDS))?;
+    let port = mapping(Some(value), at, Some(&PORT_FIELDS))?;
     let field = |name: &str| port.and_then(|m| m.get(name));
-    let protocol_path = format!("{path}.protocol");
-    let protocol = match string(field("protocol"), &protocol_path)? {
+    let protocol_at = at.field("protocol");
+    let protocol = match string(field("protocol"), &protocol_at)? {
         None => "TCP",
         Some("TCP") => "TCP",
         Some("UDP") => "UDP",
         Some("SCTP") => "SCTP",
-        Some(other) => return Err(format!("`{protocol_path}` must be `TCP`, `UDP` or `SCTP`, not `{other}`")),
+        Some(other) => return Err(format!("`{protocol_at}` must be `TCP`, `UDP` or `SCTP`, not `{other}`")),
     };
-    let port_path = format!("{path}.port");
-    let end_path = format!("{path}.endPort");
+    let port_at = at.field("port");
+    let end_at = at.field("endPort");
     let end = match field("endPort") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(port_number(v, &end_path)?),
+        Some(v) => Some(port_number(v, &end_at)?),
     };
     let port = match field("port") {
         None | Some(Value::Null) => {
             if end.is_some() {
-                return Err(format!("`{end_path}` needs a numeric `port`"));
+                return Err(format!("`{end_at}` needs a numeric `port`"));
             }
             PortMatch::Any
         }
         Some(Value::String(name)) => {
             if end.is_some() {
-                return Err(format!("`{end_path}` needs a numeric `port`, not the name `{name}`"));
+                return Err(format!("`{end_at}` needs a numeric `port`, not the name `{name}`"));
             }
             if !is_port_name(name) {
                 return Err(format!(
-                    "`{port_path}` (`{name}`) is neither a number nor a valid port name (at most 15 lower-case letters, digits and `-`, with a letter)"
+                    "`{port_at}` (`{name}`) is neither a number nor a valid port name (at most 15 lower-case letters, digits and `-`, with a letter)"
                 ));
             }
             PortMatch::Name(name.clone())
         }
         Some(v) => {
-            let first = port_number(v, &port_path)?;
+            let first = port_number(v, &port_at)?;
             let last = end.unwrap_or(first);
             if last < first {
-                return Err(format!("`{end_path}` ({last}) must not be below `port` ({first})"));
+                return Err(format!("`{end_at}` ({last}) must not be below `port` ({first})"));
             }
             PortMatch::Range(first, last)
         }
@@ -265,12 +281,12 @@ fn port(value: &Value, path: &str) -> Read<PortRule> {
     Ok(PortRule { protocol, port })
 }
 
-fn port_number(value: &Value, path: &str) -> Read<u16> {
+fn port_number(value: &Value, at: &At) -> Read<u16> {
     value
         .as_u64()
         .and_then(|n| u16::try_from(n).ok())
         .filter(|n| *n != 0)
-        .ok_or_else(|| format!("`{path}` must be a port number from 1 to 65535"))
+        .ok_or_else(|| format!("`{at}` must be a port number from 1 to 65535"))
 }
 
 /// Kubernetes' IANA_SVC_NAME: 1–15 characters of `a-z`, `0-9` and `-`, at least one
@@ -292,34 +308,35 @@ fn parse_cidr(cidr: &str) -> Option<(IpAddr, u32)> {
     (bits <= max).then_some((network, bits))
 }
 
-fn selector(value: Option<&Value>, path: &str) -> Read<Option<Selector>> {
-    let Some(m) = mapping(value, path, Some(&SELECTOR_FIELDS))? else { return Ok(None) };
-    let labels = string_map(m.get("matchLabels"), &format!("{path}.matchLabels"))?;
+fn selector(value: Option<&Value>, at: &At) -> Read<Option<Selector>> {
+    let Some(m) = mapping(value, at, Some(&SELECTOR_FIELDS))? else { return Ok(None) };
+    let labels = string_map(m.get("matchLabels"), &at.field("matchLabels"))?.into_iter().collect();
     let mut expressions = Vec::new();
-    let list_path = format!("{path}.matchExpressions");
-    for (i, item) in sequence(m.get("matchExpressions"), &list_path)?.unwrap_or_default().iter().enumerate() {
-        let path = format!("{list_path}[{i}]");
-        let r = mapping(Some(item), &path, Some(&REQUIREMENT_FIELDS))?.ok_or_else(|| format!("`{path}` is empty"))?;
-        let key = string(r.get("key"), &format!("{path}.key"))?.ok_or_else(|| format!("`{path}.key` is missing"))?;
-        let operator = match string(r.get("operator"), &format!("{path}.operator"))? {
+    let list_at = at.field("matchExpressions");
+    for (i, item) in sequence(m.get("matchExpressions"), &list_at)?.unwrap_or_default().iter().enumerate() {
+        let at = list_at.index(i);
+        let r = mapping(Some(item), &at, Some(&REQUIREMENT_FIELDS))?.ok_or_else(|| format!("`{at}` is empty"))?;
+        let key = string(r.get("key"), &at.field("key"))?.ok_or_else(|| format!("`{at}.key` is missing"))?;
+        let operator = match string(r.get("operator"), &at.field("operator"))? {
             Some("In") => Operator::In,
             Some("NotIn") => Operator::NotIn,
             Some("Exists") => Operator::Exists,
             Some("DoesNotExist") => Operator::DoesNotExist,
-            _ => return Err(format!("`{path}.operator` must be `In`, `NotIn`, `Exists` or `DoesNotExist`")),
+            _ => return Err(format!("`{at}.operator` must be `In`, `NotIn`, `Exists` or `DoesNotExist`")),
         };
         let mut values = BTreeSet::new();
-        for (j, v) in sequence(r.get("values"), &format!("{path}.values"))?.unwrap_or_default().iter().enumerate() {
-            let v_path = format!("{path}.values[{j}]");
-            values.insert(string(Some(v), &v_path)?.ok_or_else(|| format!("`{v_path}` must be a string"))?.to_string());
+        let values_at = at.field("values");
+        for (j, v) in sequence(r.get("values"), &values_at)?.unwrap_or_default().iter().enumerate() {
+            let v_at = values_at.index(j);
+            values.insert(string(Some(v), &v_at)?.ok_or_else(|| format!("`{v_at}` must be a string"))?.to_string());
         }
         // The API server's rule: a set for In/NotIn, none for (Does)Exist(s).
         let needs_values = matches!(operator, Operator::In | Operator::NotIn);
         if needs_values && values.is_empty() {
-            return Err(format!("`{path}.values` must not be empty for `In` and `NotIn`"));
+            return Err(format!("`{at}.values` must not be empty for `In` and `NotIn`"));
         }
         if !needs_values && !values.is_empty() {
-            return Err(format!("`{path}.values` must be empty for `Exists` and `DoesNotExist`"));
+            return Err(format!("`{at}.values` must be empty for `Exists` and `DoesNotExist`"));
         }
         expressions.push(Requirement { key: key.to_string(), operator, values });
     }
@@ -328,12 +345,12 @@ fn selector(value: Option<&Value>, path: &str) -> Read<Option<Selector>> {
 
 /// `matchLabels`: string keys to string values. YAML reads `version: 1` or `on: true`
 /// as a number or a boolean, which the API server refuses; say so.
-fn string_map(value: Option<&Value>, path: &str) -> Read<BTreeMap<String, String>> {
+fn string_map(value: Option<&Value>, at: &At) -> Read<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
-    for (k, v) in mapping(value, path, None)?.into_iter().flatten() {
-        let Some(k) = k.as_str() else { return Err(format!("`{path}` has a key that is not a string")) };
-        let v_path = format!("{path}.{k}");
-        let v = string(Some(v), &v_path)?.ok_or_else(|| format!("`{v_path}` must be a string"))?;
+    for (k, v) in mapping(value, at, None)?.into_iter().flatten() {
+        let Some(k) = k.as_str() else { return Err(format!("`{at}` has a key that is not a string")) };
+        let v_at = at.field(k);
+        let v = string(Some(v), &v_at)?.ok_or_else(|| format!("`{v_at}` must be a string"))?;
         out.insert(k.to_string(), v.to_string());
     }
     Ok(out)
@@ -342,7 +359,7 @@ fn string_map(value: Option<&Value>, path: &str) -> Read<BTreeMap<String, String
 /// A mapping, or `None` when absent or null (the API server reads null as absent).
 /// With `fields`, a key outside them is an error: kubectl's strict validation refuses
 /// it, and ignoring it could hide a typo that changes the meaning.
-fn mapping<'v>(value: Option<&'v Value>, path: &str, fields: Option<&[&str]>) -> Read<Option<&'v Mapping>> {
+fn mapping<'v>(value: Option<&'v Value>, at: &At, fields: Option<&[&str]>) -> Read<Option<&'v Mapping>> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Mapping(m)) => {
@@ -352,31 +369,31 @@ fn mapping<'v>(value: Option<&'v Value>, path: &str, fields: Option<&[&str]>) ->
                         Some(k) if fields.contains(&k) => {}
                         Some(k) => {
                             let known = fields.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
-                            return Err(format!("`{path}.{k}` is not a field of NetworkPolicy (expected {known})"));
+                            return Err(format!("`{at}.{k}` is not a field of NetworkPolicy (expected {known})"));
                         }
-                        None => return Err(format!("`{path}` has a key that is not a string")),
+                        None => return Err(format!("`{at}` has a key that is not a string")),
                     }
                 }
             }
             Ok(Some(m))
         }
-        Some(other) => Err(format!("`{path}` must be a mapping, not {}", describe(other))),
+        Some(other) => Err(format!("`{at}` must be a mapping, not {}", describe(other))),
     }
 }
 
-fn sequence<'v>(value: Option<&'v Value>, path: &str) -> Read<Option<&'v [Value]>> {
+fn sequence<'v>(value: Option<&'v Value>, at: &At) -> Read<Option<&'v [Value]>> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Sequence(items)) => Ok(Some(items)),
-        Some(other) => Err(format!("`{path}` must be a list, not {}", describe(other))),
+        Some(other) => Err(format!("`{at}` must be a list, not {}", describe(other))),
     }
 }
 
-fn string<'v>(value: Option<&'v Value>, path: &str) -> Read<Option<&'v str>> {
+fn string<'v>(value: Option<&'v Value>, at: &At) -> Read<Option<&'v str>> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(other) => Err(format!("`{path}` must be a string, not {} (quote it)", describe(other))),
+        Some(other) => Err(format!("`{at}` must be a string, not {} (quote it)", describe(other))),
     }
 }
 
