@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use crate::diag::Span;
 use crate::ir::{Destination, Edge, Exposure, HttpRule, MeshKind, PathMatch, SegmentId, L7};
 
+use super::index::FastMap;
 use super::world::{cidr_contains, Connection, Endpoint, L4Port, Request, World};
 use super::HttpRequest;
 
@@ -53,24 +54,101 @@ pub enum ExpectedRoute<'p> {
 #[derive(Debug)]
 pub struct Declared<'p> {
     world: &'p World<'p>,
-    connections: BTreeMap<Connection, (Grant, Requests)>,
+    /// Hashed: verify looks up every connection it compares.
+    connections: FastMap<Connection, (Grant, Requests)>,
     /// Under Linkerd, kubelet probes: `GET` on the probe paths of a port from any
     /// network (the kubelet is not an endpoint; Linkerd authorizes every network, as
     /// its own default probe authorization does). Keyed by (destination, port).
-    probes: BTreeMap<(Endpoint, L4Port), (Span, Vec<PathMatch>)>,
+    probes: BTreeMap<Endpoint, BTreeMap<L4Port, (Span, Vec<PathMatch>)>>,
+    /// Per segment (by index), the paths the policy declares into it: allows,
+    /// exposures and probes.
+    paths_into: Vec<Vec<&'p PathMatch>>,
+    /// Exposures (indexes) by their host as written: a request's host finds its own
+    /// and its one-label wildcard's without looking at every exposure.
+    exposures_by_host: FastMap<&'p str, Vec<usize>>,
+}
+
+/// The requests declared on one connection (see [`Declared::requests_on`]).
+pub struct DeclaredRequests<'d> {
+    requests: Option<&'d Requests>,
+    probe: Option<&'d [PathMatch]>,
+}
+
+impl DeclaredRequests<'_> {
+    /// [`Declared::allows_request`] or [`Declared::probe_allows`].
+    pub fn allow(&self, request: &Request) -> bool {
+        let declared = match self.requests {
+            None => false,
+            Some(Requests::Any) => true,
+            Some(Requests::Rules(rules)) => rules.iter().any(|r| rule_matches(r, request)),
+        };
+        declared
+            || (request.method == "GET"
+                && self.probe.is_some_and(|paths| paths.iter().any(|p| path_matches(p, &request.path))))
+    }
+
+    /// [`DeclaredRequests::allow`] of every request of `methods` × `paths`, in that
+    /// order (each method with every path): a rule's methods and paths are each
+    /// matched once, not once per request.
+    pub fn allow_all(&self, methods: &[String], paths: &[String]) -> Vec<bool> {
+        let mut out = vec![false; methods.len() * paths.len()];
+        let mut admit = |method_ok: &[bool], path_ok: &[bool]| {
+            for (m, _) in method_ok.iter().enumerate().filter(|(_, ok)| **ok) {
+                for (p, _) in path_ok.iter().enumerate().filter(|(_, ok)| **ok) {
+                    out[m * paths.len() + p] = true;
+                }
+            }
+        };
+        match self.requests {
+            None => {}
+            Some(Requests::Any) => admit(&vec![true; methods.len()], &vec![true; paths.len()]),
+            Some(Requests::Rules(rules)) => {
+                for rule in rules {
+                    let method_ok: Vec<bool> =
+                        methods.iter().map(|m| rule.methods.is_empty() || rule.methods.contains(m)).collect();
+                    let path_ok: Vec<bool> = paths
+                        .iter()
+                        .map(|p| rule.paths.is_empty() || rule.paths.iter().any(|r| path_matches(r, p)))
+                        .collect();
+                    admit(&method_ok, &path_ok);
+                }
+            }
+        }
+        if let Some(probe) = self.probe {
+            let method_ok: Vec<bool> = methods.iter().map(|m| m == "GET").collect();
+            let path_ok: Vec<bool> = paths.iter().map(|p| probe.iter().any(|r| path_matches(r, p))).collect();
+            admit(&method_ok, &path_ok);
+        }
+        out
+    }
 }
 
 impl<'p> Declared<'p> {
     pub fn new(world: &'p World<'p>) -> Declared<'p> {
         let policy = world.policy;
-        let mut declared = Declared { world, connections: BTreeMap::new(), probes: BTreeMap::new() };
+        let mut paths_into: Vec<Vec<&PathMatch>> =
+            policy.segments.iter().map(|s| s.probes.iter().flat_map(|p| &p.paths).collect()).collect();
+        for edge in &policy.edges {
+            if let Destination::Segment(id) = edge.destination {
+                paths_into[id.0].extend(rule_paths(&edge.l7));
+            }
+        }
+        let mut exposures_by_host: FastMap<&str, Vec<usize>> = FastMap::default();
+        for (i, exposure) in policy.exposures.iter().enumerate() {
+            paths_into[exposure.segment.0].extend(&exposure.paths);
+            exposures_by_host.entry(&exposure.host).or_default().push(i);
+        }
+        let mut declared =
+            Declared { world, connections: FastMap::default(), probes: BTreeMap::new(), paths_into, exposures_by_host };
         if policy.target.mesh == MeshKind::Linkerd {
             for (i, segment) in policy.segments.iter().enumerate().filter(|(_, s)| s.managed && s.meshed) {
                 for probe in &segment.probes {
                     let port = L4Port { number: probe.port.number, transport: probe.port.protocol.transport() };
                     let entry = declared
                         .probes
-                        .entry((Endpoint::Segment(SegmentId(i)), port))
+                        .entry(Endpoint::Segment(SegmentId(i)))
+                        .or_default()
+                        .entry(port)
                         .or_insert_with(|| (segment.decl, Vec::new()));
                     entry.1.extend(probe.paths.iter().cloned());
                 }
@@ -169,7 +247,7 @@ impl<'p> Declared<'p> {
     }
 
     fn insert(&mut self, connection: Connection, grant: Grant, requests: Requests) {
-        use std::collections::btree_map::Entry;
+        use std::collections::hash_map::Entry;
         match self.connections.entry(connection) {
             Entry::Vacant(v) => {
                 v.insert((grant, requests));
@@ -206,16 +284,18 @@ impl<'p> Declared<'p> {
     /// The probe paths declared for the connection's destination port (any source),
     /// under Linkerd; `None` elsewhere.
     pub fn probe(&self, connection: &Connection) -> Option<&(Span, Vec<PathMatch>)> {
-        self.probes.get(&(connection.destination.clone(), connection.port))
+        self.probes.get(&connection.destination)?.get(&connection.port)
     }
 
     /// One connection per probed port, from a pod of another namespace: a
     /// representative of "any network" that keeps the comparison linear.
     pub fn probe_connections(&self) -> impl Iterator<Item = Connection> + '_ {
-        self.probes.keys().map(|(destination, port)| Connection {
-            source: Endpoint::OtherNamespace,
-            destination: destination.clone(),
-            port: *port,
+        self.probes.iter().flat_map(|(destination, ports)| {
+            ports.keys().map(|port| Connection {
+                source: Endpoint::OtherNamespace,
+                destination: destination.clone(),
+                port: *port,
+            })
         })
     }
 
@@ -225,7 +305,7 @@ impl<'p> Declared<'p> {
             && self.probe(connection).is_some_and(|(_, paths)| paths.iter().any(|p| path_matches(p, &request.path)))
     }
 
-    /// Every declared connection, sorted.
+    /// Every declared connection, in no particular order.
     pub fn connections(&self) -> impl Iterator<Item = &Connection> {
         self.connections.keys()
     }
@@ -245,14 +325,38 @@ impl<'p> Declared<'p> {
         }
     }
 
+    /// The requests declared on a connection, looked up once for many requests.
+    pub fn requests_on(&self, connection: &Connection) -> DeclaredRequests<'_> {
+        DeclaredRequests {
+            requests: self.connections.get(connection).map(|(_, r)| r),
+            probe: self.probe(connection).map(|(_, paths)| paths.as_slice()),
+        }
+    }
+
+    /// The exposures whose host matches `host`, in the policy's order.
+    fn exposures_on(&self, host: &str) -> Vec<&'p Exposure> {
+        // `*.rest` matches a host of one more label: the part after its first dot.
+        let wildcard = host.split_once('.').map(|(_, rest)| format!("*.{rest}"));
+        let mut found: Vec<usize> = [Some(host), wildcard.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|h| self.exposures_by_host.get(h))
+            .flatten()
+            .copied()
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        let exposures = &self.world.policy.exposures;
+        found.into_iter().map(|i| &exposures[i]).filter(|e| host_matches(&e.host, host)).collect()
+    }
+
     /// Where the ingress should send a request.
     pub fn route(&self, request: &HttpRequest) -> ExpectedRoute<'p> {
-        let exposures = &self.world.policy.exposures;
         // The most specific exposure wins, as in both controllers: exact host before
         // wildcard, exact path before prefix, longer prefix before shorter.
-        let best = exposures
-            .iter()
-            .filter(|e| host_matches(&e.host, &request.host))
+        let best = self
+            .exposures_on(&request.host)
+            .into_iter()
             .flat_map(|e| e.paths.iter().filter(|p| path_matches(p, &request.path)).map(move |p| (e, p)))
             .max_by_key(|(e, p)| (!e.host.starts_with("*."), specificity(p)));
         let Some((exposure, _)) = best else { return ExpectedRoute::NoRoute };
@@ -283,23 +387,13 @@ impl<'p> Declared<'p> {
     /// policy declares into it, and those the layer's rules for it mention.
     pub fn sample_paths_to(&self, destination: &Endpoint, mentioned: impl IntoIterator<Item = String>) -> Vec<String> {
         let Endpoint::Segment(id) = destination else { return samples_around(std::iter::empty(), mentioned) };
-        let policy = self.world.policy;
-        let declared = policy
-            .edges
-            .iter()
-            .filter(|e| e.destination == Destination::Segment(*id))
-            .flat_map(|e| rule_paths(&e.l7))
-            .chain(policy.exposures.iter().filter(|e| e.segment == *id).flat_map(|e| e.paths.iter()))
-            .chain(policy.segment(*id).probes.iter().flat_map(|p| p.paths.iter()));
-        samples_around(declared, mentioned)
+        samples_around(self.paths_into[id.0].iter().copied(), mentioned)
     }
 
     /// [`Declared::sample_paths`] for requests to one host: the paths exposed on it,
     /// and those the ingress's routes for it mention.
     pub fn sample_paths_for_host(&self, host: &str, mentioned: impl IntoIterator<Item = String>) -> Vec<String> {
-        let exposed =
-            self.world.policy.exposures.iter().filter(|e| host_matches(&e.host, host)).flat_map(|e| e.paths.iter());
-        samples_around(exposed, mentioned)
+        samples_around(self.exposures_on(host).into_iter().flat_map(|e| e.paths.iter()), mentioned)
     }
 
     /// Sample methods: every method the policy or the layer mentions, `GET` (probes),
@@ -474,6 +568,48 @@ mod tests {
         ));
         assert!(matches!(declared.route(&request("shop.example.com", [8, 8, 8, 8], true)), ExpectedRoute::Refused(_)));
         assert_eq!(declared.route(&request("other.example.com", [198, 51, 100, 7], true)), ExpectedRoute::NoRoute);
+    }
+
+    #[test]
+    fn requests_of_every_method_and_path_are_those_allowed_one_by_one() {
+        for mesh in [MeshKind::Istio, MeshKind::Linkerd] {
+            let policy = shop(IngressKind::Nginx, mesh);
+            let world = World::new(&policy);
+            let declared = Declared::new(&world);
+            let methods: Vec<String> = ["DELETE", "GET", "POST", "PURGE"].map(String::from).to_vec();
+            let paths: Vec<String> =
+                ["/", "/api", "/api/", "/apix", "/api/v1", "/healthz", "/cart", "/x"].map(String::from).to_vec();
+            let mut connections: Vec<Connection> = declared.connections().cloned().collect();
+            connections.extend(declared.probe_connections());
+            for connection in connections {
+                let on = declared.requests_on(&connection);
+                let one_by_one: Vec<bool> = methods
+                    .iter()
+                    .flat_map(|m| paths.iter().map(move |p| Request { method: m.clone(), path: p.clone() }))
+                    .map(|r| on.allow(&r))
+                    .collect();
+                assert_eq!(on.allow_all(&methods, &paths), one_by_one, "{connection:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exposures_by_host_are_those_whose_host_matches() {
+        let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let mut wildcard = policy.exposures[0].clone();
+        wildcard.host = "*.example.com".into();
+        policy.exposures.push(wildcard);
+        let mut other = policy.exposures[0].clone();
+        other.host = "*.".into();
+        policy.exposures.push(other);
+        let world = World::new(&policy);
+        let declared = Declared::new(&world);
+        for host in
+            ["shop.example.com", "a.example.com", "a.b.example.com", "example.com", "x.", ".", "", "*.example.com"]
+        {
+            let scanned: Vec<&Exposure> = policy.exposures.iter().filter(|e| host_matches(&e.host, host)).collect();
+            assert_eq!(declared.exposures_on(host), scanned, "{host}");
+        }
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub mod world;
 use std::net::IpAddr;
 use std::path::Path;
 
+use rayon::prelude::*;
+
 use crate::diag::{Diagnostic, SourceMap};
 use crate::ir::{IngressKind, MeshKind, Policy};
 
@@ -83,6 +85,16 @@ pub trait Layer: Sync {
     /// ports contributes [`World::ports_to`] of the destination.
     fn candidates(&self, world: &World) -> Vec<Connection>;
 
+    /// [`Layer::candidates`] in groups the comparison can take as a whole: ports a
+    /// rule opens to whole classes of sources (every network, every meshed client),
+    /// and sides of pods nothing isolates, rather than one connection per source or
+    /// peer. The comparison then stays linear where such rules are common (Linkerd's
+    /// probe routes admit every network; pods of other namespaces are not isolated).
+    /// The default lists every candidate.
+    fn candidate_groups(&self, world: &World) -> Candidates {
+        Candidates { connections: self.candidates(world), ..Candidates::default() }
+    }
+
     /// Whether the connection is allowed. With `request: None`, whether *any* traffic
     /// on the connection can pass (for L7 layers: at least one request); with a
     /// request, whether that HTTP request passes (L4 layers ignore it).
@@ -117,6 +129,112 @@ pub trait Layer: Sync {
     /// while the other side still blocks the connection. `None` for one-sided layers.
     fn sides(&self, _world: &World, _connection: &Connection) -> Option<[Decision; 2]> {
         None
+    }
+
+    /// Whether [`Layer::decide`] (any request) and [`Layer::sides`] allow each of many
+    /// connections, in their order, worked out in parallel. Comparisons ask this of
+    /// every connection and want the objects only where the layer and the policy
+    /// differ. Layers override it to skip naming objects, and to find what applies to
+    /// each endpoint once rather than once per connection.
+    fn verdicts(&self, world: &World, connections: &[Connection]) -> Vec<Verdict> {
+        connections
+            .par_iter()
+            .map(|c| Verdict {
+                allowed: self.decide(world, c, None).allowed,
+                sides: self.sides(world, c).map(|sides| sides.map(|s| s.allowed)),
+            })
+            .collect()
+    }
+
+    /// Whether [`Layer::decide_requests`] allows each request, on each of several
+    /// connections into one destination. Layers override it to work out what depends
+    /// on the destination (or on the request alone) once, and to skip naming objects.
+    fn allows_requests(&self, world: &World, connections: &[&Connection], requests: &[Request]) -> Vec<Vec<bool>> {
+        let allowed =
+            |c: &Connection| self.decide_requests(world, c, requests).into_iter().map(|d| d.allowed).collect();
+        connections.iter().map(|c| allowed(c)).collect()
+    }
+}
+
+/// Whether a layer allows a connection (see [`Layer::verdicts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    pub allowed: bool,
+    /// For two-sided layers, whether [egress, ingress] allow it.
+    pub sides: Option<[bool; 2]>,
+}
+
+/// The candidates of a layer (see [`Layer::candidate_groups`]): connections one by
+/// one, open ports with classes of sources, and open sides of pods.
+#[derive(Debug, Default)]
+pub struct Candidates {
+    pub connections: Vec<Connection>,
+    /// Disjoint classes of endpoints, each sorted.
+    pub classes: Vec<Vec<Endpoint>>,
+    /// At an open port the layer decides alike (for every request, naming the same
+    /// objects) every two members of a class that are not sources of `connections`
+    /// into that port: a source the port's rules tell apart from its class is listed
+    /// there.
+    pub open: Vec<OpenPort>,
+    /// Sides (of a two-sided layer) that nothing isolates: every connection through
+    /// one is a candidate. The layer lists in `connections` those that a peer's own
+    /// side may admit, unless that side is open too or the peer has none (an
+    /// address): the connections an open side adds beyond these are ones the peer's
+    /// side denies.
+    pub open_sides: Vec<OpenSide>,
+}
+
+/// A pod's side that nothing isolates: it admits every peer, on the ports of the
+/// connection's destination ([`World::ports_to`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenSide {
+    pub pod: Endpoint,
+    /// Ingress (the pod is the destination) or egress (the source).
+    pub ingress: bool,
+}
+
+impl OpenSide {
+    /// The connections through this side with each of `peers`.
+    pub fn connections<'a>(
+        &'a self,
+        world: &'a World,
+        peers: impl IntoIterator<Item = &'a Endpoint> + 'a,
+    ) -> impl Iterator<Item = Connection> + 'a {
+        peers.into_iter().flat_map(move |peer| {
+            let (source, destination) = if self.ingress { (peer, &self.pod) } else { (&self.pod, peer) };
+            world.ports_to(destination).into_iter().map(move |port| Connection {
+                source: source.clone(),
+                destination: destination.clone(),
+                port,
+            })
+        })
+    }
+}
+
+/// A destination port that members of some classes may reach.
+#[derive(Debug)]
+pub struct OpenPort {
+    pub destination: Endpoint,
+    pub port: L4Port,
+    /// Indexes into [`Candidates::classes`].
+    pub classes: Vec<usize>,
+}
+
+impl Candidates {
+    /// Every candidate connection, one by one, sorted.
+    pub fn expand(self, world: &World) -> Vec<Connection> {
+        let mut out = self.connections;
+        for open in &self.open {
+            for member in open.classes.iter().flat_map(|c| &self.classes[*c]) {
+                out.push(Connection { source: member.clone(), destination: open.destination.clone(), port: open.port });
+            }
+        }
+        for side in &self.open_sides {
+            out.extend(side.connections(world, &world.endpoints));
+        }
+        out.par_sort_unstable();
+        out.dedup();
+        out
     }
 }
 
@@ -184,6 +302,35 @@ pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Ve
     Ok(verify_manifests(sources, dir, policy, &manifests))
 }
 
+/// The mesh's layer of the target, if it has a mesh, and the problems reading it.
+fn mesh_layer(policy: &Policy, manifests: &[Manifest]) -> (Option<Box<dyn Layer + Send>>, Vec<Problem>) {
+    match policy.target.mesh {
+        MeshKind::Istio => {
+            let (layer, problems) = istio::IstioPolicies::new(manifests, &policy.target.trust_domain);
+            (Some(Box::new(layer)), problems)
+        }
+        MeshKind::Linkerd => {
+            let (layer, problems) = linkerd::LinkerdPolicies::new(manifests, &policy.target.identity_suffix);
+            (Some(Box::new(layer)), problems)
+        }
+        MeshKind::None => (None, Vec::new()),
+    }
+}
+
+/// The ingress controller's layer of the target, and the problems reading it.
+fn ingress_layer(policy: &Policy, manifests: &[Manifest]) -> (Box<dyn IngressLayer + Send>, Vec<Problem>) {
+    match policy.target.ingress {
+        IngressKind::Nginx => {
+            let (layer, problems) = nginx::NginxIngresses::new(manifests, "nginx");
+            (Box::new(layer), problems)
+        }
+        IngressKind::Traefik => {
+            let (layer, problems) = traefik::TraefikRoutes::new(manifests);
+            (Box::new(layer), problems)
+        }
+    }
+}
+
 /// [`verify`] of manifests already read from `dir` (the CLI reads them while it
 /// compiles the policy).
 pub fn verify_manifests(
@@ -193,38 +340,14 @@ pub fn verify_manifests(
     manifests: &[Manifest],
 ) -> Vec<Diagnostic> {
     let world = World::new(policy);
-    let declared = Declared::new(&world);
+    // The layers read the same manifests independently: side by side, then their
+    // problems in a fixed order.
+    let ((declared, (netpol, netpol_problems)), ((mesh, mesh_problems), (ingress, ingress_problems))) = rayon::join(
+        || rayon::join(|| Declared::new(&world), || netpol::NetworkPolicies::new(manifests)),
+        || rayon::join(|| mesh_layer(policy, manifests), || ingress_layer(policy, manifests)),
+    );
     let mut report = Reporter::new(sources, dir);
-    let mut problems = Vec::new();
-
-    let (netpol, found) = netpol::NetworkPolicies::new(manifests);
-    problems.extend(found);
-    let mesh: Option<Box<dyn Layer>> = match policy.target.mesh {
-        MeshKind::Istio => {
-            let (layer, found) = istio::IstioPolicies::new(manifests, &policy.target.trust_domain);
-            problems.extend(found);
-            Some(Box::new(layer))
-        }
-        MeshKind::Linkerd => {
-            let (layer, found) = linkerd::LinkerdPolicies::new(manifests, &policy.target.identity_suffix);
-            problems.extend(found);
-            Some(Box::new(layer))
-        }
-        MeshKind::None => None,
-    };
-    let ingress: Box<dyn IngressLayer> = match policy.target.ingress {
-        IngressKind::Nginx => {
-            let (layer, found) = nginx::NginxIngresses::new(manifests, "nginx");
-            problems.extend(found);
-            Box::new(layer)
-        }
-        IngressKind::Traefik => {
-            let (layer, found) = traefik::TraefikRoutes::new(manifests);
-            problems.extend(found);
-            Box::new(layer)
-        }
-    };
-    for problem in &problems {
+    for problem in netpol_problems.iter().chain(&mesh_problems).chain(&ingress_problems) {
         report.problem(problem);
     }
 
@@ -252,5 +375,7 @@ pub fn verify_manifests(
     }
     let mut diagnostics = report.diagnostics;
     crate::diag::sort(&mut diagnostics);
+    // Freeing what the layers read takes as long as some comparisons: side by side too.
+    rayon::join(|| drop(netpol), || rayon::join(|| drop(mesh), || drop((declared, ingress))));
     diagnostics
 }
