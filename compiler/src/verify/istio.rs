@@ -26,11 +26,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 
-use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
+use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
+use super::index::{first_label, SelectorIndex};
 use super::world::cidr_contains;
-use super::{Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Pod, Problem, Request, World};
+use super::{
+    Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
+    Verdict, World,
+};
 
 /// Istio's default root namespace (mesh config `rootNamespace`): policies here without a
 /// selector apply to the whole mesh.
@@ -46,8 +51,16 @@ const UNNAMED: &str = "segc-verify";
 #[derive(Debug)]
 pub struct IstioPolicies {
     trust_domain: String,
+    /// Oldest first.
     peer_authentications: Vec<PeerAuthentication>,
+    /// Indexes into `peer_authentications` by namespace and a label of the workloads
+    /// they select.
+    peer_authentications_in: SelectorIndex,
     authorization_policies: Vec<AuthorizationPolicy>,
+    /// Indexes into `authorization_policies` by the namespace (none for the root
+    /// namespace, whose policies apply everywhere) and a label of the workloads they
+    /// select.
+    applying: SelectorIndex,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +152,45 @@ struct Peer {
     address: Option<IpAddr>,
 }
 
+/// A connection into a sidecar, as far as its requests do not matter.
+struct Inbound<'a> {
+    /// The authorization policies that apply to the destination, in order.
+    policies: Vec<&'a AuthorizationPolicy>,
+    peer: Peer,
+    /// The destination port as policies write it (`"8080"`).
+    port: String,
+    /// Whether Istio parses the port as HTTP.
+    http: bool,
+    /// On an HTTP port, per policy, the rules whose sources and conditions admit the
+    /// peer: they do not depend on the request, which then only has to match one of
+    /// their operations.
+    peer_rules: Vec<Vec<&'a Rule>>,
+}
+
+impl Inbound<'_> {
+    fn evaluate(&self, layer: &IstioPolicies, traffic: Traffic) -> Decision {
+        decision(&self.policies, |i| self.matches(layer, i, traffic))
+    }
+
+    /// Whether [`Inbound::evaluate`] allows, without naming the objects.
+    fn allows(&self, layer: &IstioPolicies, traffic: Traffic) -> bool {
+        allowed(&self.policies, |i| self.matches(layer, i, traffic))
+    }
+
+    /// Whether a rule of the `i`th policy matches.
+    fn matches(&self, layer: &IstioPolicies, i: usize, traffic: Traffic) -> bool {
+        match traffic {
+            Traffic::Http(_) if self.http => {
+                self.peer_rules[i].iter().any(|r| operations_match(r, &self.port, traffic))
+            }
+            _ => {
+                let policy = self.policies[i];
+                policy.rules.iter().any(|r| layer.rule_matches(r, policy.action, &self.peer, &self.port, traffic))
+            }
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Traffic<'a> {
     /// A port Istio does not parse as HTTP.
@@ -151,50 +203,44 @@ impl IstioPolicies {
         let mut problems = Vec::new();
         let mut peer_authentications = Vec::new();
         let mut authorization_policies = Vec::new();
-        for manifest in manifests.iter().filter(|m| m.group() == GROUP) {
-            let kind = manifest.kind();
-            if kind != "PeerAuthentication" && kind != "AuthorizationPolicy" {
-                continue;
+        let ours =
+            |m: &&Manifest| m.group() == GROUP && matches!(m.kind(), "PeerAuthentication" | "AuthorizationPolicy");
+        // Each object reads on its own (in parallel); they are taken in order after.
+        let read: Vec<(&Manifest, Option<Read>, Vec<String>)> = manifests
+            .par_iter()
+            .filter(ours)
+            .map(|m| {
+                let mut notes = Vec::new();
+                let read = read_object(m, trust_domain, &mut notes);
+                (m, read, notes)
+            })
+            .collect();
+        for (manifest, read, notes) in read {
+            match read {
+                Some(Read::PeerAuthentication(pa)) => peer_authentications.push(pa),
+                Some(Read::AuthorizationPolicy(policy)) => authorization_policies.push(policy),
+                None => {}
             }
-            let mut problem = |message: String| problems.push(Problem { at: manifest.at.clone(), message });
-            let version = manifest.api_version.rsplit('/').next().unwrap_or_default();
-            if !VERSIONS.contains(&version) {
-                problem(format!("apiVersion `{}` is not one verify reads (v1, v1beta1)", manifest.api_version));
-                continue;
-            }
-            let Some(namespace) = manifest.at.namespace.clone() else {
-                problem("has no `metadata.namespace`".into());
-                continue;
-            };
-            let mut notes = Vec::new();
-            if kind == "PeerAuthentication" {
-                match peer_authentication(manifest, namespace, &mut notes) {
-                    Ok(pa) => peer_authentications.push(pa),
-                    Err(e) => notes.push(e),
-                }
-                notes.into_iter().for_each(problem);
-                continue;
-            }
-            match authorization_policy(manifest, namespace, &mut notes) {
-                Ok(Some(policy)) => {
-                    if policy.action == Action::Custom {
-                        notes.push(
-                            "action `CUSTOM` hands requests to an external authorizer that verify cannot see; \
-                             verify assumes it denies what its rules match"
-                                .into(),
-                        );
-                    }
-                    authorization_policies.push(policy);
-                }
-                Ok(None) => {}
-                Err(e) => notes.push(e),
-            }
-            notes.into_iter().for_each(problem);
+            problems.extend(notes.into_iter().map(|message| Problem { at: manifest.at.clone(), message }));
         }
         peer_authentications.sort_by(|a, b| a.age.cmp(&b.age));
         conflicting_peer_authentications(&peer_authentications, &mut problems);
-        let policies =
-            IstioPolicies { trust_domain: trust_domain.to_string(), peer_authentications, authorization_policies };
+        let mut peer_authentications_in = SelectorIndex::default();
+        for (i, pa) in peer_authentications.iter().enumerate() {
+            peer_authentications_in.insert(i, Some(&pa.namespace), pa.selector.as_ref().and_then(first_label));
+        }
+        let mut applying = SelectorIndex::default();
+        for (i, p) in authorization_policies.iter().enumerate() {
+            let namespace = (p.namespace != ROOT_NAMESPACE).then_some(p.namespace.as_str());
+            applying.insert(i, namespace, p.selector.as_ref().and_then(first_label));
+        }
+        let policies = IstioPolicies {
+            trust_domain: trust_domain.to_string(),
+            peer_authentications,
+            peer_authentications_in,
+            authorization_policies,
+            applying,
+        };
         (policies, problems)
     }
 
@@ -205,7 +251,8 @@ impl IstioPolicies {
     /// The mTLS mode of a workload's port and the PeerAuthentication that set it.
     fn mtls(&self, pod: &Pod, port: u16) -> (Mtls, Option<&ObjectRef>) {
         let find = |namespace: &str, workload: bool| {
-            self.peer_authentications.iter().find(|pa| {
+            let candidates = self.peer_authentications_in.candidates(namespace, pod.labels);
+            candidates.into_iter().map(|i| &self.peer_authentications[i]).find(|pa| {
                 pa.namespace == namespace
                     && match (&pa.selector, workload) {
                         (None, false) => true,
@@ -232,50 +279,80 @@ impl IstioPolicies {
         mode
     }
 
-    /// The authorization policies that apply to a workload.
-    fn applicable<'a>(&'a self, pod: &'a Pod) -> impl Iterator<Item = &'a AuthorizationPolicy> + 'a {
-        self.authorization_policies.iter().filter(move |p| {
-            (p.namespace == pod.namespace || p.namespace == ROOT_NAMESPACE)
-                && p.selector.as_ref().map_or(true, |s| labels_match(s, pod.labels))
-        })
+    /// The authorization policies that apply to a workload, in order.
+    fn applicable(&self, pod: &Pod) -> Vec<&AuthorizationPolicy> {
+        let candidates = self.applying.candidates(pod.namespace, pod.labels);
+        let policies = candidates.into_iter().map(|i| &self.authorization_policies[i]);
+        policies
+            .filter(|p| {
+                (p.namespace == pod.namespace || p.namespace == ROOT_NAMESPACE)
+                    && p.selector.as_ref().map_or(true, |s| labels_match(s, pod.labels))
+            })
+            .collect()
     }
 
-    fn evaluate(&self, policies: &[&AuthorizationPolicy], peer: &Peer, port: u16, traffic: Traffic) -> Decision {
-        let matches =
-            |p: &&&AuthorizationPolicy| p.rules.iter().any(|r| self.rule_matches(r, p.action, peer, port, traffic));
-        for action in [Action::Custom, Action::Deny] {
-            let hits: Vec<ObjectRef> =
-                policies.iter().filter(|p| p.action == action).filter(matches).map(|p| p.at.clone()).collect();
-            if !hits.is_empty() {
-                return Decision::deny(hits);
-            }
+    /// What decides a connection besides the request, or the decision when the
+    /// request cannot matter (no sidecar; plaintext refused).
+    fn inbound<'a>(&'a self, world: &World, connection: &Connection) -> Result<Inbound<'a>, Decision> {
+        // Without a sidecar nothing is enforced.
+        let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
+            return Err(Decision::allow(Vec::new()));
+        };
+        self.inbound_to(world, connection, &pod, self.applicable(&pod))
+    }
+
+    /// [`Self::inbound`] when the destination is a meshed `pod` and `policies` are
+    /// those that apply to it.
+    fn inbound_to<'a>(
+        &'a self,
+        world: &World,
+        connection: &Connection,
+        pod: &Pod,
+        policies: Vec<&'a AuthorizationPolicy>,
+    ) -> Result<Inbound<'a>, Decision> {
+        let port = connection.port.number;
+        let (mode, set_by) = self.mtls(pod, port);
+        let source_pod = world.pod(&connection.source);
+        let meshed_source = source_pod.as_ref().is_some_and(|p| p.meshed);
+        if mode == Mtls::Strict && !meshed_source {
+            return Err(Decision::deny(set_by.into_iter().cloned().collect()));
         }
-        let allows: Vec<&&AuthorizationPolicy> = policies.iter().filter(|p| p.action == Action::Allow).collect();
-        if allows.is_empty() {
-            return Decision::allow(Vec::new());
-        }
-        let hits: Vec<ObjectRef> = allows.iter().filter(|p| matches(p)).map(|p| p.at.clone()).collect();
-        if hits.is_empty() {
-            Decision::deny(allows.iter().map(|p| p.at.clone()).collect())
+        let principal = match source_pod {
+            Some(p) if p.meshed && mode != Mtls::Disable => Some(self.principal(&p)),
+            _ => None,
+        };
+        let peer = Peer { principal, address: world.address(&connection.source) };
+        let port = port.to_string();
+        let http = is_http(world, &connection.destination, connection.port);
+        let peer_rules = if http {
+            let admits = |r: &&Rule, action| self.admits_on_http(r, action, &peer, &port);
+            policies.iter().map(|p| p.rules.iter().filter(|r| admits(r, p.action)).collect()).collect()
         } else {
-            Decision::allow(hits)
-        }
+            Vec::new()
+        };
+        Ok(Inbound { policies, peer, port, http, peer_rules })
     }
 
-    fn rule_matches(&self, rule: &Rule, action: Action, peer: &Peer, port: u16, traffic: Traffic) -> bool {
+    fn rule_matches(&self, rule: &Rule, action: Action, peer: &Peer, port: &str, traffic: Traffic) -> bool {
         let tcp = matches!(traffic, Traffic::Tcp);
         if tcp && action == Action::Allow && rule.uses_http() {
             return false;
         }
         let from = rule.from.is_empty() || rule.from.iter().any(|s| self.source_matches(s, peer, tcp));
-        let to = rule.to.is_empty() || rule.to.iter().any(|o| operation_matches(o, port, traffic));
-        from && to && rule.when.iter().all(|c| self.condition_matches(c, action, peer, port, tcp))
+        from && operations_match(rule, port, traffic)
+            && rule.when.iter().all(|c| self.condition_matches(c, action, peer, port, tcp))
+    }
+
+    /// [`Self::rule_matches`] on HTTP but for the operations: the part that does not
+    /// depend on the request.
+    fn admits_on_http(&self, rule: &Rule, action: Action, peer: &Peer, port: &str) -> bool {
+        (rule.from.is_empty() || rule.from.iter().any(|s| self.source_matches(s, peer, false)))
+            && rule.when.iter().all(|c| self.condition_matches(c, action, peer, port, false))
     }
 
     fn source_matches(&self, source: &Source, peer: &Peer, tcp: bool) -> bool {
         let principal = peer.principal.as_deref();
-        let principal_match = |pattern: &str, value: &str| self.principal_match(pattern, value);
-        field_matches(&source.principals, principal, principal_match)
+        field_matches(&source.principals, principal, string_match)
             && field_matches(&source.namespaces, principal.and_then(namespace_of), string_match)
             && ip_matches(&source.ip_blocks, peer.address)
             && ip_matches(&source.remote_ip_blocks, peer.address)
@@ -283,25 +360,16 @@ impl IstioPolicies {
             && (tcp || field_matches(&source.request_principals, None, string_match))
     }
 
-    fn condition_matches(&self, condition: &Condition, action: Action, peer: &Peer, port: u16, tcp: bool) -> bool {
+    fn condition_matches(&self, condition: &Condition, action: Action, peer: &Peer, port: &str, tcp: bool) -> bool {
         let principal = peer.principal.as_deref();
         match condition {
-            Condition::SourcePrincipal(f) => field_matches(f, principal, |p, v| self.principal_match(p, v)),
+            Condition::SourcePrincipal(f) => field_matches(f, principal, string_match),
             Condition::SourceNamespace(f) => field_matches(f, principal.and_then(namespace_of), string_match),
             Condition::SourceIp(f) => ip_matches(f, peer.address),
-            Condition::DestinationPort(f) => field_matches(f, Some(&port.to_string()), |p, v| p == v),
+            Condition::DestinationPort(f) => field_matches(f, Some(port), |p, v| p == v),
             Condition::Request(f) => tcp || field_matches(f, None, string_match),
             Condition::Unknown => action != Action::Allow,
         }
-    }
-
-    /// Istio's string match on principals, where a policy's `cluster.local` trust domain
-    /// stands for the local one.
-    fn principal_match(&self, pattern: &str, value: &str) -> bool {
-        string_match(pattern, value)
-            || pattern.strip_prefix(LOCAL_TRUST_DOMAIN).is_some_and(|rest| {
-                rest.starts_with('/') && string_match(&format!("{}{rest}", self.trust_domain), value)
-            })
     }
 
     /// Endpoints a rule's `from` may admit, resolved through exact principals and
@@ -371,6 +439,17 @@ impl Layer for IstioPolicies {
     }
 
     fn candidates(&self, world: &World) -> Vec<Connection> {
+        self.candidate_groups(world).expand(world)
+    }
+
+    /// Sources that ALLOW rules name by principal or namespace one by one. Into a
+    /// workload no policy applies to, open ports: its sidecar tells sources apart only
+    /// by whether they have one (mTLS).
+    fn candidate_groups(&self, world: &World) -> Candidates {
+        let (meshed, unmeshed): (Vec<Endpoint>, Vec<Endpoint>) =
+            world.endpoints.iter().cloned().partition(|e| world.pod(e).is_some_and(|p| p.meshed));
+        let classes = vec![meshed, unmeshed];
+        let mut open = Vec::new();
         let mut by_principal: BTreeMap<String, Vec<&Endpoint>> = BTreeMap::new();
         for endpoint in &world.endpoints {
             if let Some(pod) = world.pod(endpoint).filter(|p| p.meshed) {
@@ -383,8 +462,15 @@ impl Layer for IstioPolicies {
         };
         for destination in &world.endpoints {
             let Some(pod) = world.pod(destination).filter(|p| p.meshed) else { continue };
+            let applicable = self.applicable(&pod);
+            if applicable.is_empty() {
+                for port in world.ports_to(destination) {
+                    open.push(OpenPort { destination: destination.clone(), port, classes: vec![0, 1] });
+                }
+                continue;
+            }
             let allows: Vec<&AuthorizationPolicy> =
-                self.applicable(&pod).filter(|p| p.action == Action::Allow).collect();
+                applicable.into_iter().filter(|p| p.action == Action::Allow).collect();
             if allows.is_empty() {
                 // Nothing but DENY can apply, which never adds a connection.
                 for source in &world.endpoints {
@@ -403,45 +489,89 @@ impl Layer for IstioPolicies {
                 }
             }
         }
-        out.sort();
+        out.par_sort_unstable();
         out.dedup();
-        out
+        Candidates { connections: out, classes, open, open_sides: Vec::new() }
     }
 
     fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision {
-        // Without a sidecar nothing is enforced.
-        let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
-            return Decision::allow(Vec::new());
+        let inbound = match self.inbound(world, connection) {
+            Ok(inbound) => inbound,
+            Err(decided) => return decided,
         };
-        let port = connection.port.number;
-        let (mode, set_by) = self.mtls(&pod, port);
-        let source_pod = world.pod(&connection.source);
-        let meshed_source = source_pod.as_ref().is_some_and(|p| p.meshed);
-        if mode == Mtls::Strict && !meshed_source {
-            return Decision::deny(set_by.into_iter().cloned().collect());
-        }
-        let principal = match source_pod {
-            Some(p) if p.meshed && mode != Mtls::Disable => Some(self.principal(&p)),
-            _ => None,
-        };
-        let peer = Peer { principal, address: world.address(&connection.source) };
-        let policies: Vec<&AuthorizationPolicy> = self.applicable(&pod).collect();
-        if !is_http(world, &connection.destination, connection.port) {
-            return self.evaluate(&policies, &peer, port, Traffic::Tcp);
+        if !inbound.http {
+            return inbound.evaluate(self, Traffic::Tcp);
         }
         if let Some(request) = request {
-            return self.evaluate(&policies, &peer, port, Traffic::Http(request));
+            return inbound.evaluate(self, Traffic::Http(request));
         }
         // Any request at all: one sample per class of requests the rules tell apart.
         let mut first_denial = None;
-        for request in sample_requests(&policies) {
-            let decision = self.evaluate(&policies, &peer, port, Traffic::Http(&request));
+        for request in sample_requests(&inbound.policies) {
+            let decision = inbound.evaluate(self, Traffic::Http(&request));
             if decision.allowed {
                 return decision;
             }
             first_denial.get_or_insert(decision);
         }
         first_denial.unwrap_or_else(|| Decision::deny(Vec::new()))
+    }
+
+    /// Per destination, the policies that apply and the sample requests once.
+    fn verdicts(&self, world: &World, connections: &[Connection]) -> Vec<Verdict> {
+        let mut by_destination: BTreeMap<&Endpoint, Vec<usize>> = BTreeMap::new();
+        for (i, connection) in connections.iter().enumerate() {
+            by_destination.entry(&connection.destination).or_default().push(i);
+        }
+        let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
+        let decided: Vec<(usize, bool)> = by_destination
+            .par_iter()
+            .flat_map_iter(|(destination, indexes)| {
+                let pod = world.pod(destination).filter(|p| p.meshed);
+                let policies = pod.as_ref().map(|p| self.applicable(p)).unwrap_or_default();
+                let mut samples = None;
+                let mut allowed = |connection: &Connection| {
+                    // Without a sidecar nothing is enforced.
+                    let Some(pod) = &pod else { return true };
+                    match self.inbound_to(world, connection, pod, policies.clone()) {
+                        Err(decided) => decided.allowed,
+                        Ok(inbound) if !inbound.http => inbound.allows(self, Traffic::Tcp),
+                        // As `decide`: whether any sample request passes.
+                        Ok(inbound) => samples
+                            .get_or_insert_with(|| sample_requests(&policies))
+                            .iter()
+                            .any(|r| inbound.allows(self, Traffic::Http(r))),
+                    }
+                };
+                indexes.iter().map(|i| (*i, allowed(&connections[*i]))).collect::<Vec<_>>()
+            })
+            .collect();
+        let mut verdicts = vec![Verdict { allowed: false, sides: None }; connections.len()];
+        for (i, allowed) in decided {
+            verdicts[i].allowed = allowed;
+        }
+        verdicts
+    }
+
+    fn allows_requests(&self, world: &World, connections: &[&Connection], requests: &[Request]) -> Vec<Vec<bool>> {
+        let allowed = |connection: &Connection| match self.inbound(world, connection) {
+            Ok(inbound) if inbound.http => requests.iter().map(|r| inbound.allows(self, Traffic::Http(r))).collect(),
+            Ok(inbound) => vec![inbound.allows(self, Traffic::Tcp); requests.len()],
+            Err(decided) => vec![decided.allowed; requests.len()],
+        };
+        connections.iter().map(|c| allowed(c)).collect()
+    }
+
+    /// The connection's part (peer, mTLS, applicable policies) once, then each request.
+    fn decide_requests(&self, world: &World, connection: &Connection, requests: &[Request]) -> Vec<Decision> {
+        match self.inbound(world, connection) {
+            Ok(inbound) if inbound.http => requests.iter().map(|r| inbound.evaluate(self, Traffic::Http(r))).collect(),
+            Ok(inbound) => {
+                let decision = inbound.evaluate(self, Traffic::Tcp);
+                requests.iter().map(|_| decision.clone()).collect()
+            }
+            Err(decided) => requests.iter().map(|_| decided.clone()).collect(),
+        }
     }
 
     fn paths(&self) -> Vec<String> {
@@ -461,7 +591,7 @@ impl Layer for IstioPolicies {
     fn paths_to(&self, world: &World, destination: &Endpoint) -> Vec<String> {
         let Some(pod) = world.pod(destination) else { return Vec::new() };
         let mut out = BTreeSet::new();
-        for operation in self.applicable(&pod).flat_map(|p| &p.rules).flat_map(|r| &r.to) {
+        for operation in self.applicable(&pod).into_iter().flat_map(|p| &p.rules).flat_map(|r| &r.to) {
             for pattern in operation.paths.patterns() {
                 let literal = pattern.trim_start_matches('*').trim_end_matches('*');
                 if !literal.is_empty() {
@@ -477,6 +607,39 @@ impl Layer for IstioPolicies {
         let methods: BTreeSet<String> = operations.flat_map(|o| o.methods.patterns().cloned()).collect();
         methods.into_iter().collect()
     }
+}
+
+/// Istio's order of actions, given whether each policy has a matching rule: a
+/// matching `CUSTOM` policy denies, then a matching `DENY` one; with no `ALLOW`
+/// policy the traffic passes, else it passes iff an `ALLOW` policy matches.
+fn decision(policies: &[&AuthorizationPolicy], matches: impl Fn(usize) -> bool) -> Decision {
+    let with = |action: Action| (0..policies.len()).filter(move |i| policies[*i].action == action);
+    let at = |i: usize| policies[i].at.clone();
+    for action in [Action::Custom, Action::Deny] {
+        let hits: Vec<ObjectRef> = with(action).filter(|i| matches(*i)).map(at).collect();
+        if !hits.is_empty() {
+            return Decision::deny(hits);
+        }
+    }
+    if with(Action::Allow).next().is_none() {
+        return Decision::allow(Vec::new());
+    }
+    let hits: Vec<ObjectRef> = with(Action::Allow).filter(|i| matches(*i)).map(at).collect();
+    if hits.is_empty() {
+        Decision::deny(with(Action::Allow).map(at).collect())
+    } else {
+        Decision::allow(hits)
+    }
+}
+
+/// Whether [`decision`] allows, without naming the objects.
+fn allowed(policies: &[&AuthorizationPolicy], matches: impl Fn(usize) -> bool) -> bool {
+    let with = |action: Action| (0..policies.len()).filter(move |i| policies[*i].action == action);
+    if with(Action::Custom).chain(with(Action::Deny)).any(&matches) {
+        return false;
+    }
+    let mut allows = with(Action::Allow).peekable();
+    allows.peek().is_none() || allows.any(matches)
 }
 
 /// Whether Istio parses the destination port as HTTP: a segment port declared `http`
@@ -545,8 +708,13 @@ fn rule_ports(rule: &Rule) -> Option<Vec<L4Port>> {
     Some(ports.into_iter().collect())
 }
 
-fn operation_matches(operation: &Operation, port: u16, traffic: Traffic) -> bool {
-    let port_ok = field_matches(&operation.ports, Some(&port.to_string()), |p, v| p == v);
+/// A rule's `to`: empty, or some operation matches.
+fn operations_match(rule: &Rule, port: &str, traffic: Traffic) -> bool {
+    rule.to.is_empty() || rule.to.iter().any(|o| operation_matches(o, port, traffic))
+}
+
+fn operation_matches(operation: &Operation, port: &str, traffic: Traffic) -> bool {
+    let port_ok = field_matches(&operation.ports, Some(port), |p, v| p == v);
     match traffic {
         // HTTP-only fields are dropped on TCP (an ALLOW rule using them never gets here).
         Traffic::Tcp => port_ok,
@@ -556,6 +724,37 @@ fn operation_matches(operation: &Operation, port: u16, traffic: Traffic) -> bool
                 && field_matches(&operation.paths, Some(&request.path), string_match)
                 // Requests carry no host verify knows: only `*` matches every host.
                 && field_matches(&operation.hosts, Some("*"), |p, _| p == "*")
+        }
+    }
+}
+
+/// Istio reads a principal written with the `cluster.local` trust domain as one of
+/// the local trust domain: adds that form next to each such pattern of the policy, so
+/// that matching principals is a plain string match.
+fn add_local_principals(policy: &mut AuthorizationPolicy, trust_domain: &str) {
+    if trust_domain == LOCAL_TRUST_DOMAIN {
+        return;
+    }
+    let add = |field: &mut Field| {
+        let local = |patterns: &[String]| -> Vec<String> {
+            patterns
+                .iter()
+                .filter_map(|p| p.strip_prefix(LOCAL_TRUST_DOMAIN).filter(|rest| rest.starts_with('/')))
+                .map(|rest| format!("{trust_domain}{rest}"))
+                .collect()
+        };
+        let (values, not_values) = (local(&field.values), local(&field.not_values));
+        field.values.extend(values);
+        field.not_values.extend(not_values);
+    };
+    for rule in &mut policy.rules {
+        for source in &mut rule.from {
+            add(&mut source.principals);
+        }
+        for condition in &mut rule.when {
+            if let Condition::SourcePrincipal(field) = condition {
+                add(field);
+            }
         }
     }
 }
@@ -626,6 +825,53 @@ fn conflicting_peer_authentications(all: &[PeerAuthentication], problems: &mut V
 }
 
 // --- Reading the objects -------------------------------------------------------------
+
+/// One object read.
+enum Read {
+    PeerAuthentication(PeerAuthentication),
+    AuthorizationPolicy(AuthorizationPolicy),
+}
+
+/// A PeerAuthentication or AuthorizationPolicy, if it decides anything; what is wrong
+/// with it into `notes`.
+fn read_object(manifest: &Manifest, trust_domain: &str, notes: &mut Vec<String>) -> Option<Read> {
+    let version = manifest.api_version.rsplit('/').next().unwrap_or_default();
+    if !VERSIONS.contains(&version) {
+        notes.push(format!("apiVersion `{}` is not one verify reads (v1, v1beta1)", manifest.api_version));
+        return None;
+    }
+    let Some(namespace) = manifest.at.namespace.clone() else {
+        notes.push("has no `metadata.namespace`".into());
+        return None;
+    };
+    if manifest.kind() == "PeerAuthentication" {
+        return match peer_authentication(manifest, namespace, notes) {
+            Ok(pa) => Some(Read::PeerAuthentication(pa)),
+            Err(e) => {
+                notes.push(e);
+                None
+            }
+        };
+    }
+    match authorization_policy(manifest, namespace, notes) {
+        Ok(Some(mut policy)) => {
+            if policy.action == Action::Custom {
+                notes.push(
+                    "action `CUSTOM` hands requests to an external authorizer that verify cannot see; \
+                     verify assumes it denies what its rules match"
+                        .into(),
+                );
+            }
+            add_local_principals(&mut policy, trust_domain);
+            Some(Read::AuthorizationPolicy(policy))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            notes.push(e);
+            None
+        }
+    }
+}
 
 fn peer_authentication(
     manifest: &Manifest,
@@ -698,8 +944,9 @@ fn authorization_policy(
         Some(other) => return Err(format!("`spec.action` is {}, not a string", show(other))),
     };
     let mut rules = Vec::new();
-    for (i, rule) in sequence(spec.get("rules"), "spec.rules")?.iter().enumerate() {
-        rules.push(read_rule(rule, &format!("spec.rules[{i}]"), notes)?);
+    let rules_at = At::Root("spec.rules");
+    for (i, rule) in sequence(spec.get("rules"), rules_at)?.iter().enumerate() {
+        rules.push(read_rule(rule, &rules_at.index(i), notes)?);
     }
     Ok(Some(AuthorizationPolicy {
         at: manifest.at.clone(),
@@ -710,19 +957,21 @@ fn authorization_policy(
     }))
 }
 
-fn read_rule(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Rule, String> {
+fn read_rule(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<Rule, String> {
     let empty = Mapping::new();
     let rule = mapping_or_empty(value, at, &empty)?;
     check_keys(rule, at, &["from", "to", "when"], notes);
     let mut out = Rule::default();
-    for (i, from) in sequence(rule.get("from"), &format!("{at}.from"))?.iter().enumerate() {
-        let entry = mapping_or_empty(from, &format!("{at}.from[{i}]"), &empty)?;
-        check_keys(entry, &format!("{at}.from[{i}]"), &["source"], notes);
-        let at = format!("{at}.from[{i}].source");
-        let source = mapping_or_empty(entry.get("source").unwrap_or(&Value::Null), &at, &empty)?;
+    let from_at = at.field("from");
+    for (i, from) in sequence(rule.get("from"), from_at)?.iter().enumerate() {
+        let entry_at = from_at.index(i);
+        let entry = mapping_or_empty(from, entry_at, &empty)?;
+        check_keys(entry, entry_at, &["source"], notes);
+        let at = entry_at.field("source");
+        let source = mapping_or_empty(entry.get("source").unwrap_or(&Value::Null), at, &empty)?;
         check_keys(
             source,
-            &at,
+            at,
             &[
                 "principals",
                 "notPrincipals",
@@ -738,39 +987,42 @@ fn read_rule(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Rule, S
             notes,
         );
         out.from.push(Source {
-            principals: field(source, &at, "principals")?,
-            namespaces: field(source, &at, "namespaces")?,
-            ip_blocks: field(source, &at, "ipBlocks")?,
-            remote_ip_blocks: field(source, &at, "remoteIpBlocks")?,
-            request_principals: field(source, &at, "requestPrincipals")?,
+            principals: field(source, &at, ["principals", "notPrincipals"])?,
+            namespaces: field(source, &at, ["namespaces", "notNamespaces"])?,
+            ip_blocks: field(source, &at, ["ipBlocks", "notIpBlocks"])?,
+            remote_ip_blocks: field(source, &at, ["remoteIpBlocks", "notRemoteIpBlocks"])?,
+            request_principals: field(source, &at, ["requestPrincipals", "notRequestPrincipals"])?,
         });
     }
-    for (i, to) in sequence(rule.get("to"), &format!("{at}.to"))?.iter().enumerate() {
-        let entry = mapping_or_empty(to, &format!("{at}.to[{i}]"), &empty)?;
-        check_keys(entry, &format!("{at}.to[{i}]"), &["operation"], notes);
-        let at = format!("{at}.to[{i}].operation");
-        let operation = mapping_or_empty(entry.get("operation").unwrap_or(&Value::Null), &at, &empty)?;
+    let to_at = at.field("to");
+    for (i, to) in sequence(rule.get("to"), to_at)?.iter().enumerate() {
+        let entry_at = to_at.index(i);
+        let entry = mapping_or_empty(to, entry_at, &empty)?;
+        check_keys(entry, entry_at, &["operation"], notes);
+        let at = entry_at.field("operation");
+        let operation = mapping_or_empty(entry.get("operation").unwrap_or(&Value::Null), at, &empty)?;
         check_keys(
             operation,
-            &at,
+            at,
             &["ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"],
             notes,
         );
         out.to.push(Operation {
-            ports: field(operation, &at, "ports")?,
-            methods: field(operation, &at, "methods")?,
-            paths: field(operation, &at, "paths")?,
-            hosts: field(operation, &at, "hosts")?,
+            ports: field(operation, &at, ["ports", "notPorts"])?,
+            methods: field(operation, &at, ["methods", "notMethods"])?,
+            paths: field(operation, &at, ["paths", "notPaths"])?,
+            hosts: field(operation, &at, ["hosts", "notHosts"])?,
         });
     }
-    for (i, when) in sequence(rule.get("when"), &format!("{at}.when"))?.iter().enumerate() {
-        let at = format!("{at}.when[{i}]");
-        let condition = mapping(when, &at)?;
-        check_keys(condition, &at, &["key", "values", "notValues"], notes);
+    let when_at = at.field("when");
+    for (i, when) in sequence(rule.get("when"), when_at)?.iter().enumerate() {
+        let at = when_at.index(i);
+        let condition = mapping(when, at)?;
+        check_keys(condition, at, &["key", "values", "notValues"], notes);
         let key = condition.get("key").and_then(Value::as_str).ok_or_else(|| format!("`{at}.key` is missing"))?;
         let f = Field {
-            values: strings(condition.get("values"), &at)?,
-            not_values: strings(condition.get("notValues"), &at)?,
+            values: strings(condition.get("values"), at)?,
+            not_values: strings(condition.get("notValues"), at)?,
         };
         out.when.push(match key {
             "source.principal" => Condition::SourcePrincipal(f),
@@ -791,12 +1043,8 @@ fn read_rule(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Rule, S
 }
 
 /// `name` and `notName` of an Istio source or operation.
-fn field(map: &Mapping, at: &str, name: &str) -> Result<Field, String> {
-    let not = format!("not{}{}", name[..1].to_ascii_uppercase(), &name[1..]);
-    Ok(Field {
-        values: strings(map.get(name), &format!("{at}.{name}"))?,
-        not_values: strings(map.get(not.as_str()), &format!("{at}.{not}"))?,
-    })
+fn field(map: &Mapping, at: &At, [name, not]: [&str; 2]) -> Result<Field, String> {
+    Ok(Field { values: strings(map.get(name), at.field(name))?, not_values: strings(map.get(not), at.field(not))? })
 }
 
 fn selector(spec: &Mapping, notes: &mut Vec<String>) -> Result<Option<BTreeMap<String, String>>, String> {
@@ -818,8 +1066,8 @@ fn selector(spec: &Mapping, notes: &mut Vec<String>) -> Result<Option<BTreeMap<S
 }
 
 /// A list of strings; numbers are taken as written (`ports: [8080]`).
-fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
-    sequence(value, at)?
+fn strings(value: Option<&Value>, at: impl std::fmt::Display) -> Result<Vec<String>, String> {
+    sequence(value, &at)?
         .iter()
         .map(|v| match v {
             Value::String(s) => Ok(s.clone()),
@@ -831,7 +1079,7 @@ fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
 
 /// Unknown fields change nothing in Istio (the API server prunes them), so they are
 /// ignored here too, but a typo such as `form:` silently widens a rule: worth telling.
-fn check_keys(map: &Mapping, at: &str, known: &[&str], notes: &mut Vec<String>) {
+fn check_keys(map: &Mapping, at: impl std::fmt::Display, known: &[&str], notes: &mut Vec<String>) {
     for key in map.keys() {
         if !key.as_str().is_some_and(|k| known.contains(&k)) {
             notes.push(format!("`{at}` has unknown field {}, which Istio ignores", show(key)));
@@ -841,3 +1089,36 @@ fn check_keys(map: &Mapping, at: &str, known: &[&str], notes: &mut Vec<String>) 
 
 #[cfg(test)]
 mod tests;
+
+/// The indexes against the plain scans they replace.
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind};
+
+    #[test]
+    fn applicable_policies_are_those_a_scan_finds() {
+        let policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let mut manifests = crate::verify::manifests::from_objects(&crate::backends::emit_all(&policy)).unwrap();
+        // A mesh-wide policy, one in another namespace and a namespace-wide one.
+        let extra = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: mesh, namespace: istio-system}\nspec: {action: DENY, rules: [{to: [{operation: {ports: ['1']}}]}]}\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: root-api, namespace: istio-system}\nspec: {selector: {matchLabels: {app: api}}, rules: [{}]}\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shop-wide, namespace: shop}\nspec: {rules: [{}]}\n";
+        manifests.extend(crate::verify::manifests::parse_documents(std::path::Path::new("t.yaml"), extra).unwrap());
+        let (layer, _) = IstioPolicies::new(&manifests, &policy.target.trust_domain);
+        let world = World::new(&policy);
+        for endpoint in &world.endpoints {
+            let Some(pod) = world.pod(endpoint) else { continue };
+            let scanned: Vec<&ObjectRef> = layer
+                .authorization_policies
+                .iter()
+                .filter(|p| {
+                    (p.namespace == pod.namespace || p.namespace == ROOT_NAMESPACE)
+                        && p.selector.as_ref().map_or(true, |s| labels_match(s, pod.labels))
+                })
+                .map(|p| &p.at)
+                .collect();
+            let indexed: Vec<&ObjectRef> = layer.applicable(&pod).iter().map(|p| &p.at).collect();
+            assert_eq!(indexed, scanned, "{endpoint:?}");
+        }
+    }
+}
