@@ -27,11 +27,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use rayon::prelude::*;
 use serde_yaml::{Mapping, Value};
 
-use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
+use std::fmt::Display;
+
+use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
+use super::index::{first_label, FastMap, SelectorIndex};
 use super::world::cidr_contains;
-use super::{Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Pod, Problem, Request, World};
+use super::{
+    Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
+    Verdict, World,
+};
 
 const GROUP: &str = "policy.linkerd.io";
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
@@ -56,11 +63,79 @@ pub struct LinkerdPolicies {
     routes: Vec<Route>,
     policies: Vec<AuthorizationPolicy>,
     server_authorizations: Vec<ServerAuthorization>,
-    mesh_tls: BTreeMap<(String, String), Vec<IdentityMatch>>,
-    networks: BTreeMap<(String, String), Vec<Network>>,
+    /// By namespace, then name.
+    mesh_tls: Named<Identities>,
+    networks: Named<Vec<Network>>,
+    /// Indexes of what decides a connection, built once all is read (see [`Indexes`]).
+    indexes: Indexes,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Objects by namespace, then name.
+type Named<T> = FastMap<String, FastMap<String, T>>;
+
+fn named<'a, T>(map: &'a Named<T>, namespace: &str, name: &str) -> Option<&'a T> {
+    map.get(namespace)?.get(name)
+}
+
+/// Indexes into the object lists of [`LinkerdPolicies`], ascending (so in age or read
+/// order), for the questions every connection asks: which Server selects the pod,
+/// which routes attach to it, which policies target it, its namespace or its routes.
+#[derive(Debug, Default)]
+struct Indexes {
+    /// Servers by namespace and a label of the pods they select.
+    servers: SelectorIndex,
+    /// Routes by (namespace, Server name).
+    routes_of_server: Named<Vec<usize>>,
+    /// AuthorizationPolicies by (namespace, name of the Server they target).
+    server_policies: Named<Vec<usize>>,
+    /// AuthorizationPolicies by (namespace, name of the HTTPRoute they target).
+    route_policies: Named<Vec<usize>>,
+    /// AuthorizationPolicies by the namespace they target.
+    namespace_policies: FastMap<String, Vec<usize>>,
+    /// ServerAuthorizations by namespace.
+    server_authorizations: FastMap<String, Vec<usize>>,
+}
+
+impl Indexes {
+    fn new(layer: &LinkerdPolicies) -> Indexes {
+        let mut indexes = Indexes::default();
+        for (i, server) in layer.servers.iter().enumerate() {
+            indexes.servers.insert(i, Some(&server.namespace), first_label(&server.pod_selector.labels));
+        }
+        for (i, route) in layer.routes.iter().enumerate() {
+            for server in &route.servers {
+                let list = indexes.routes_of_server.entry(route.namespace.clone()).or_default();
+                let list = list.entry(server.clone()).or_default();
+                // A route naming a Server twice attaches once.
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        for (i, policy) in layer.policies.iter().enumerate() {
+            let namespace = policy.namespace.clone();
+            match &policy.target {
+                Target::Server(name) => {
+                    indexes.server_policies.entry(namespace).or_default().entry(name.clone()).or_default().push(i)
+                }
+                Target::Route(name, _) => {
+                    indexes.route_policies.entry(namespace).or_default().entry(name.clone()).or_default().push(i)
+                }
+                Target::Namespace => indexes.namespace_policies.entry(namespace).or_default().push(i),
+            }
+        }
+        for (i, authz) in layer.server_authorizations.iter().enumerate() {
+            indexes.server_authorizations.entry(authz.namespace.clone()).or_default().push(i);
+        }
+        indexes
+    }
+}
+
+fn listed(list: Option<&Vec<usize>>) -> &[usize] {
+    list.map_or(&[], Vec::as_slice)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum DefaultPolicy {
     AllUnauthenticated,
     AllAuthenticated,
@@ -183,10 +258,39 @@ enum ClientAuthentication {
     Unauthenticated,
     /// `meshTLS.unauthenticatedTLS`: any TLS client.
     AnyTls,
-    Identities(Vec<IdentityMatch>),
+    Identities(Identities),
 }
 
-#[derive(Debug, Clone)]
+/// Identities a client must have one of: exact ones in a set (a MeshTLSAuthentication
+/// may list every client of a busy Server), the rest (wildcards) in order.
+#[derive(Debug)]
+struct Identities {
+    exact: BTreeSet<String>,
+    patterns: Vec<IdentityMatch>,
+}
+
+impl Identities {
+    fn new(matches: Vec<IdentityMatch>) -> Identities {
+        let mut exact = BTreeSet::new();
+        let mut patterns = Vec::new();
+        for m in matches {
+            match m {
+                IdentityMatch::Exact(identity) => {
+                    exact.insert(identity);
+                }
+                other => patterns.push(other),
+            }
+        }
+        Identities { exact, patterns }
+    }
+
+    fn admits(&self, peer: &Peer) -> bool {
+        peer.identity.as_ref().is_some_and(|identity| self.exact.contains(identity))
+            || self.patterns.iter().any(|m| m.admits(peer))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum IdentityMatch {
     Any,
     /// `*.NS.SUFFIX`: identities ending in `.NS.SUFFIX`.
@@ -194,7 +298,7 @@ enum IdentityMatch {
     Exact(String),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Network {
     cidr: String,
     except: Vec<String>,
@@ -217,33 +321,60 @@ impl LinkerdPolicies {
             routes: Vec::new(),
             policies: Vec::new(),
             server_authorizations: Vec::new(),
-            mesh_tls: BTreeMap::new(),
-            networks: BTreeMap::new(),
+            mesh_tls: FastMap::default(),
+            networks: FastMap::default(),
+            indexes: Indexes::default(),
         };
         let mut problems = Vec::new();
         let mut server_ages = Vec::new();
         let mut route_ages = Vec::new();
-        for manifest in manifests {
-            let mut notes = Vec::new();
-            if let Err(e) = layer.read(manifest, &mut notes, &mut server_ages, &mut route_ages) {
-                notes.push(e);
+        // Each object reads on its own (in parallel); they are taken in order after.
+        let read: Vec<(&Manifest, Option<Read>, Vec<String>)> = manifests
+            .par_iter()
+            .map(|manifest| {
+                let mut notes = Vec::new();
+                let read = layer.read(manifest, &mut notes).unwrap_or_else(|e| {
+                    notes.push(e);
+                    None
+                });
+                (manifest, read, notes)
+            })
+            .filter(|(_, read, notes)| read.is_some() || !notes.is_empty())
+            .collect();
+        for (manifest, read, notes) in read {
+            match read {
+                Some(Read::Namespace(policy)) => {
+                    layer.namespace_defaults.insert(manifest.at.name.clone(), (policy, manifest.at.clone()));
+                }
+                Some(Read::Server(server)) => {
+                    layer.servers.push(server);
+                    server_ages.push(age(manifest));
+                }
+                Some(Read::Route(route)) => {
+                    layer.routes.push(route);
+                    route_ages.push(age(manifest));
+                }
+                Some(Read::Policy(policy)) => layer.policies.push(policy),
+                Some(Read::MeshTls(namespace, identities)) => {
+                    layer.mesh_tls.entry(namespace).or_default().insert(manifest.at.name.clone(), identities);
+                }
+                Some(Read::Network(namespace, networks)) => {
+                    layer.networks.entry(namespace).or_default().insert(manifest.at.name.clone(), networks);
+                }
+                Some(Read::ServerAuthorization(authz)) => layer.server_authorizations.push(authz),
+                None => {}
             }
             problems.extend(notes.into_iter().map(|message| Problem { at: manifest.at.clone(), message }));
         }
         layer.servers = sort_by_age(std::mem::take(&mut layer.servers), server_ages);
         layer.routes = sort_by_age(std::mem::take(&mut layer.routes), route_ages);
         layer.missing_references(&mut problems);
+        layer.indexes = Indexes::new(&layer);
         (layer, problems)
     }
 
     /// Reads one manifest if it is a kind Linkerd's inbound policy reads.
-    fn read(
-        &mut self,
-        manifest: &Manifest,
-        notes: &mut Vec<String>,
-        server_ages: &mut Vec<(String, String)>,
-        route_ages: &mut Vec<(String, String)>,
-    ) -> Result<(), String> {
+    fn read(&self, manifest: &Manifest, notes: &mut Vec<String>) -> Result<Option<Read>, String> {
         let version = manifest.api_version.rsplit('/').next().unwrap_or_default();
         let kind = manifest.kind();
         let versions: &[&str] = match (manifest.group(), kind) {
@@ -256,7 +387,7 @@ impl LinkerdPolicies {
             (GROUP | GATEWAY_GROUP, "GRPCRoute") => {
                 return Err("GRPCRoutes are not interpreted: requests on gRPC Servers are not verified".into())
             }
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         if !versions.contains(&version) {
             return Err(format!(
@@ -266,46 +397,31 @@ impl LinkerdPolicies {
             ));
         }
         if kind == "Namespace" {
-            return self.read_namespace(manifest);
+            return read_namespace(manifest);
         }
         let namespace = manifest.at.namespace.clone().ok_or("has no `metadata.namespace`")?;
         let empty = Mapping::new();
         let spec = mapping_or_empty(manifest.spec(), "spec", &empty)?;
-        let name = manifest.at.name.clone();
-        match kind {
-            "Server" => {
-                self.servers.push(server(manifest, spec, namespace, notes)?);
-                server_ages.push(age(manifest));
-            }
-            "HTTPRoute" => {
-                if let Some(route) = route(manifest, spec, namespace, notes)? {
-                    self.routes.push(route);
-                    route_ages.push(age(manifest));
-                }
-            }
-            "AuthorizationPolicy" => self.policies.push(authorization_policy(manifest, spec, namespace)?),
+        Ok(Some(match kind {
+            "Server" => Read::Server(server(manifest, spec, namespace, notes)?),
+            "HTTPRoute" => match route(manifest, spec, namespace, notes)? {
+                Some(route) => Read::Route(route),
+                None => return Ok(None),
+            },
+            "AuthorizationPolicy" => Read::Policy(authorization_policy(manifest, spec, namespace)?),
             "MeshTLSAuthentication" => {
                 let identities = self.mesh_tls_identities(spec, &namespace)?;
-                self.mesh_tls.insert((namespace, name), identities);
+                Read::MeshTls(namespace, Identities::new(identities))
             }
             "NetworkAuthentication" => {
-                let networks = networks(spec.get("networks"), "spec.networks")?;
+                let networks = networks(spec.get("networks"), &At::Root("spec.networks"))?;
                 if networks.is_empty() {
                     return Err("`spec.networks` is empty: Linkerd rejects it".into());
                 }
-                self.networks.insert((namespace, name), networks);
+                Read::Network(namespace, networks)
             }
-            _ => self.server_authorizations.push(self.server_authorization(manifest, spec, namespace)?),
-        }
-        Ok(())
-    }
-
-    fn read_namespace(&mut self, manifest: &Manifest) -> Result<(), String> {
-        let annotations = &manifest.value["metadata"]["annotations"];
-        let Some(value) = annotations.get(DEFAULT_POLICY_ANNOTATION) else { return Ok(()) };
-        let policy = default_policy(value).map_err(|e| format!("annotation `{DEFAULT_POLICY_ANNOTATION}`: {e}"))?;
-        self.namespace_defaults.insert(manifest.at.name.clone(), (policy, manifest.at.clone()));
-        Ok(())
+            _ => Read::ServerAuthorization(self.server_authorization(manifest, spec, namespace)?),
+        }))
     }
 
     fn identity(&self, namespace: &str, account: &str) -> String {
@@ -315,13 +431,14 @@ impl LinkerdPolicies {
     fn mesh_tls_identities(&self, spec: &Mapping, namespace: &str) -> Result<Vec<IdentityMatch>, String> {
         let mut out: Vec<IdentityMatch> =
             strings(spec.get("identities"), "spec.identities")?.iter().map(|s| identity_match(s)).collect();
-        for (i, reference) in sequence(spec.get("identityRefs"), "spec.identityRefs")?.iter().enumerate() {
-            let at = format!("spec.identityRefs[{i}]");
-            let reference = mapping(reference, &at)?;
-            let name = string(reference, "name", &at)?;
-            match string(reference, "kind", &at)?.as_str() {
+        let refs_at = At::Root("spec.identityRefs");
+        for (i, reference) in sequence(spec.get("identityRefs"), refs_at)?.iter().enumerate() {
+            let at = refs_at.index(i);
+            let reference = mapping(reference, at)?;
+            let name = string(reference, "name", at)?;
+            match string(reference, "kind", at)?.as_str() {
                 "ServiceAccount" => {
-                    let ns = optional_string(reference, "namespace", &at)?.unwrap_or_else(|| namespace.to_string());
+                    let ns = optional_string(reference, "namespace", at)?.unwrap_or_else(|| namespace.to_string());
                     out.push(IdentityMatch::Exact(self.identity(&ns, &name)));
                 }
                 "Namespace" => out.push(IdentityMatch::Suffix(format!("{name}.{}", self.identity_suffix))),
@@ -345,11 +462,11 @@ impl LinkerdPolicies {
         let server = mapping(spec.get("server").unwrap_or(&Value::Null), "spec.server")?;
         let server = match (server.get("name"), server.get("selector")) {
             (Some(Value::String(name)), None) => ServerRef::Name(name.clone()),
-            (None, Some(selector)) => ServerRef::Selector(label_selector(selector, "spec.server.selector")?),
+            (None, Some(selector)) => ServerRef::Selector(label_selector(selector, &At::Root("spec.server.selector"))?),
             _ => return Err("`spec.server` must have exactly one of `name` (a string) and `selector`".into()),
         };
         let client = mapping(spec.get("client").unwrap_or(&Value::Null), "spec.client")?;
-        let networks = networks(client.get("networks"), "spec.client.networks")?;
+        let networks = networks(client.get("networks"), &At::Root("spec.client.networks"))?;
         let unauthenticated = match client.get("unauthenticated") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -366,17 +483,18 @@ impl LinkerdPolicies {
                     .iter()
                     .map(|s| identity_match(s))
                     .collect();
-                let accounts = sequence(mesh.get("serviceAccounts"), "spec.client.meshTLS.serviceAccounts")?;
+                let accounts_at = At::Root("spec.client.meshTLS.serviceAccounts");
+                let accounts = sequence(mesh.get("serviceAccounts"), accounts_at)?;
                 for (i, account) in accounts.iter().enumerate() {
-                    let at = format!("spec.client.meshTLS.serviceAccounts[{i}]");
-                    let account = mapping(account, &at)?;
-                    let ns = optional_string(account, "namespace", &at)?.unwrap_or_else(|| namespace.clone());
-                    ids.push(IdentityMatch::Exact(self.identity(&ns, &string(account, "name", &at)?)));
+                    let at = accounts_at.index(i);
+                    let account = mapping(account, at)?;
+                    let ns = optional_string(account, "namespace", at)?.unwrap_or_else(|| namespace.clone());
+                    ids.push(IdentityMatch::Exact(self.identity(&ns, &string(account, "name", at)?)));
                 }
                 if ids.is_empty() {
                     return Err("authorizes no clients: Linkerd rejects it".into());
                 }
-                ClientAuthentication::Identities(ids)
+                ClientAuthentication::Identities(Identities::new(ids))
             }
         } else {
             return Err("`spec.client` has neither `meshTLS` nor `unauthenticated: true`".into());
@@ -390,10 +508,12 @@ impl LinkerdPolicies {
         for policy in &self.policies {
             for reference in &policy.required {
                 let missing = match reference {
-                    AuthenticationRef::MeshTls(ns, name) => (!self.mesh_tls.contains_key(&(ns.clone(), name.clone())))
-                        .then_some(("MeshTLSAuthentication", name)),
-                    AuthenticationRef::Network(ns, name) => (!self.networks.contains_key(&(ns.clone(), name.clone())))
-                        .then_some(("NetworkAuthentication", name)),
+                    AuthenticationRef::MeshTls(ns, name) => {
+                        named(&self.mesh_tls, ns, name).is_none().then_some(("MeshTLSAuthentication", name))
+                    }
+                    AuthenticationRef::Network(ns, name) => {
+                        named(&self.networks, ns, name).is_none().then_some(("NetworkAuthentication", name))
+                    }
                     AuthenticationRef::ServiceAccount(..) => None,
                 };
                 if let Some((kind, name)) = missing {
@@ -424,17 +544,20 @@ impl LinkerdPolicies {
         if port.transport != "TCP" {
             return None;
         }
-        self.servers.iter().find(|s| {
-            s.namespace == pod.namespace
-                && s.pod_selector.matches(pod.labels)
-                && match &s.port {
-                    PortRef::Number(n) => *n == port.number,
-                    PortRef::Name(name) => pod
-                        .named_ports
-                        .iter()
-                        .any(|(n, number, transport)| n == name && *number == port.number && *transport == "TCP"),
-                }
+        self.servers_selecting(pod).into_iter().find(|s| match &s.port {
+            PortRef::Number(n) => *n == port.number,
+            PortRef::Name(name) => pod
+                .named_ports
+                .iter()
+                .any(|(n, number, transport)| n == name && *number == port.number && *transport == "TCP"),
         })
+    }
+
+    /// The Servers that select a pod, oldest first.
+    fn servers_selecting(&self, pod: &Pod) -> Vec<&Server> {
+        let candidates = self.indexes.servers.candidates(pod.namespace, pod.labels);
+        let servers = candidates.into_iter().map(|i| &self.servers[i]);
+        servers.filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels)).collect()
     }
 
     fn default_for(&self, namespace: &str) -> (DefaultPolicy, Vec<ObjectRef>) {
@@ -444,24 +567,22 @@ impl LinkerdPolicies {
         }
     }
 
-    fn routes_of<'a>(&'a self, server: &'a Server) -> impl Iterator<Item = &'a Route> + 'a {
-        self.routes.iter().filter(move |r| r.namespace == server.namespace && r.servers.contains(&server.name))
+    /// The routes attached to a Server, oldest first.
+    fn routes_of<'a>(&'a self, server: &Server) -> impl Iterator<Item = &'a Route> + 'a {
+        let attached = listed(named(&self.indexes.routes_of_server, &server.namespace, &server.name));
+        attached.iter().map(|i| &self.routes[*i])
     }
 
     /// Authorizations of the whole Server (and its namespace) that admit the peer.
     fn server_grants(&self, server: &Server, peer: &Peer) -> Vec<ObjectRef> {
         let mut out = Vec::new();
-        for policy in self.policies.iter().filter(|p| p.namespace == server.namespace) {
-            let targets = match &policy.target {
-                Target::Server(name) => *name == server.name,
-                Target::Namespace => true,
-                Target::Route(..) => false,
-            };
-            if targets && self.satisfied(policy, peer) {
+        for policy in self.server_policies(server) {
+            if self.satisfied(policy, peer) {
                 out.push(policy.at.clone());
             }
         }
-        for authz in self.server_authorizations.iter().filter(|a| a.namespace == server.namespace) {
+        let authorizations = listed(self.indexes.server_authorizations.get(&server.namespace));
+        for authz in authorizations.iter().map(|i| &self.server_authorizations[*i]) {
             let selects = match &authz.server {
                 ServerRef::Name(name) => *name == server.name,
                 ServerRef::Selector(selector) => selector.matches(&server.labels),
@@ -470,7 +591,7 @@ impl LinkerdPolicies {
             let client = match &authz.client {
                 ClientAuthentication::Unauthenticated => true,
                 ClientAuthentication::AnyTls => peer.identity.is_some(),
-                ClientAuthentication::Identities(ids) => ids.iter().any(|m| m.admits(peer)),
+                ClientAuthentication::Identities(ids) => ids.admits(peer),
             };
             if selects && network && client {
                 out.push(authz.at.clone());
@@ -479,10 +600,21 @@ impl LinkerdPolicies {
         out
     }
 
-    fn route_grants(&self, route: &Route, peer: &Peer) -> Vec<ObjectRef> {
-        self.policies
+    /// The AuthorizationPolicies that target a Server or its namespace, in order.
+    fn server_policies(&self, server: &Server) -> Vec<&AuthorizationPolicy> {
+        let mut indexes: Vec<usize> = listed(named(&self.indexes.server_policies, &server.namespace, &server.name))
             .iter()
-            .filter(|p| p.namespace == route.namespace)
+            .chain(listed(self.indexes.namespace_policies.get(&server.namespace)))
+            .copied()
+            .collect();
+        indexes.sort_unstable();
+        indexes.into_iter().map(|i| &self.policies[i]).collect()
+    }
+
+    fn route_grants(&self, route: &Route, peer: &Peer) -> Vec<ObjectRef> {
+        listed(named(&self.indexes.route_policies, &route.namespace, &route.name))
+            .iter()
+            .map(|i| &self.policies[*i])
             .filter(|p| match &p.target {
                 Target::Route(name, group) => *name == route.name && group.as_ref().map_or(true, |g| *g == route.group),
                 _ => false,
@@ -495,22 +627,19 @@ impl LinkerdPolicies {
     /// Every required authentication holds (and exists).
     fn satisfied(&self, policy: &AuthorizationPolicy, peer: &Peer) -> bool {
         policy.required.iter().all(|reference| match reference {
-            AuthenticationRef::MeshTls(ns, name) => {
-                self.mesh_tls.get(&(ns.clone(), name.clone())).is_some_and(|ids| ids.iter().any(|m| m.admits(peer)))
-            }
+            AuthenticationRef::MeshTls(ns, name) => named(&self.mesh_tls, ns, name).is_some_and(|ids| ids.admits(peer)),
             AuthenticationRef::Network(ns, name) => {
-                self.networks.get(&(ns.clone(), name.clone())).is_some_and(|nets| nets.iter().any(|n| n.admits(peer)))
+                named(&self.networks, ns, name).is_some_and(|nets| nets.iter().any(|n| n.admits(peer)))
             }
             AuthenticationRef::ServiceAccount(ns, name) => peer.identity.as_deref() == Some(&self.identity(ns, name)),
         })
     }
 
-    fn decide_request(&self, server: &Server, routes: &[&Route], peer: &Peer, request: &Request) -> Decision {
-        let Some(route) = select_route(routes, request) else {
-            return Decision::deny(Vec::new());
-        };
+    /// The decision on a request that goes to `route`: what authorizes the route or the
+    /// whole Server (`server_grants`), else the Server's access policy.
+    fn decide_route(&self, server: &Server, route: &Route, peer: &Peer, server_grants: &[ObjectRef]) -> Decision {
         let mut grants = self.route_grants(route, peer);
-        grants.extend(self.server_grants(server, peer));
+        grants.extend_from_slice(server_grants);
         if !grants.is_empty() {
             Decision::allow(grants)
         } else if server.access.admits(peer) {
@@ -520,31 +649,76 @@ impl LinkerdPolicies {
         }
     }
 
-    /// Endpoints an authorization may admit: narrowed through exact identities where a
-    /// required authentication names only those, else every endpoint.
-    fn grantees<'w>(
-        &self,
-        policy: &AuthorizationPolicy,
-        world: &'w World,
-        by_identity: &BTreeMap<String, Vec<&'w Endpoint>>,
-    ) -> Vec<&'w Endpoint> {
-        for reference in &policy.required {
-            let exact: Option<Vec<String>> = match reference {
-                AuthenticationRef::ServiceAccount(ns, name) => Some(vec![self.identity(ns, name)]),
-                AuthenticationRef::MeshTls(ns, name) => {
-                    self.mesh_tls.get(&(ns.clone(), name.clone())).and_then(|ids| {
-                        ids.iter()
-                            .map(|m| if let IdentityMatch::Exact(s) = m { Some(s.clone()) } else { None })
-                            .collect()
-                    })
+    /// The identities the authorizations of a Server (and of its routes) name one by
+    /// one, and whether some authorization may also admit sources it does not name
+    /// (by network, by wildcard identity, or a legacy ServerAuthorization).
+    fn named_sources(&self, server: &Server) -> (BTreeSet<String>, bool) {
+        let mut identities = BTreeSet::new();
+        let mut open = false;
+        let mut relevant = self.server_policies(server);
+        for route in self.routes_of(server) {
+            let targeting = named(&self.indexes.route_policies, &server.namespace, &route.name);
+            relevant.extend(listed(targeting).iter().map(|i| &self.policies[*i]));
+        }
+        for policy in relevant {
+            // A policy needs all its authentications: one that names only exact
+            // identities narrows it to those.
+            let mut narrowed = false;
+            for reference in &policy.required {
+                match reference {
+                    AuthenticationRef::ServiceAccount(ns, name) => {
+                        identities.insert(self.identity(ns, name));
+                        narrowed = true;
+                    }
+                    AuthenticationRef::MeshTls(ns, name) => {
+                        if let Some(ids) = named(&self.mesh_tls, ns, name) {
+                            identities.extend(ids.exact.iter().cloned());
+                            narrowed |= ids.patterns.is_empty();
+                        }
+                    }
+                    AuthenticationRef::Network(..) => {}
                 }
-                AuthenticationRef::Network(..) => None,
-            };
-            if let Some(identities) = exact {
-                return identities.iter().flat_map(|i| by_identity.get(i).into_iter().flatten().copied()).collect();
+            }
+            open |= !narrowed;
+        }
+        let authorizations = listed(self.indexes.server_authorizations.get(&server.namespace));
+        for authz in authorizations.iter().map(|i| &self.server_authorizations[*i]) {
+            // Rare and legacy: not narrowed.
+            open = true;
+            if let ClientAuthentication::Identities(ids) = &authz.client {
+                identities.extend(ids.exact.iter().cloned());
             }
         }
-        world.endpoints.iter().collect()
+        (identities, open)
+    }
+
+    /// The world's endpoints in classes that every object of this directory treats
+    /// alike unless it names their identity: the same answer to whether they have an
+    /// identity, are in the cluster, are in each network and match each wildcard
+    /// identity.
+    fn source_classes(&self, world: &World) -> Vec<Vec<Endpoint>> {
+        let mut networks: BTreeSet<&Network> = self.networks.values().flat_map(|m| m.values()).flatten().collect();
+        networks.extend(self.server_authorizations.iter().flat_map(|a| &a.networks));
+        let client_patterns = self.server_authorizations.iter().filter_map(|a| match &a.client {
+            ClientAuthentication::Identities(ids) => Some(&ids.patterns),
+            _ => None,
+        });
+        let patterns: BTreeSet<&IdentityMatch> = self
+            .mesh_tls
+            .values()
+            .flat_map(|m| m.values())
+            .map(|ids| &ids.patterns)
+            .chain(client_patterns)
+            .flatten()
+            .collect();
+        let mut classes: BTreeMap<(bool, bool, Vec<bool>), Vec<Endpoint>> = BTreeMap::new();
+        for endpoint in &world.endpoints {
+            let peer = self.peer(world, endpoint);
+            let admitted = networks.iter().map(|n| n.admits(&peer)).chain(patterns.iter().map(|m| m.admits(&peer)));
+            let key = (peer.identity.is_some(), peer.in_cluster, admitted.collect());
+            classes.entry(key).or_default().push(endpoint.clone());
+        }
+        classes.into_values().collect()
     }
 }
 
@@ -559,60 +733,67 @@ impl Layer for LinkerdPolicies {
     }
 
     fn candidates(&self, world: &World) -> Vec<Connection> {
+        self.candidate_groups(world).expand(world)
+    }
+
+    /// Sources an authorization names by identity one by one; ports open to every
+    /// network, every meshed client or by a namespace's default, as classes of
+    /// sources alike to every object of this directory (see [`Self::source_classes`]).
+    fn candidate_groups(&self, world: &World) -> Candidates {
         let mut by_identity: BTreeMap<String, Vec<&Endpoint>> = BTreeMap::new();
         for endpoint in &world.endpoints {
             if let Some(pod) = world.pod(endpoint).filter(|p| p.meshed) {
                 by_identity.entry(self.identity(pod.namespace, pod.account)).or_default().push(endpoint);
             }
         }
-        let mut out = Vec::new();
+        let classes = self.source_classes(world);
+        let every_class: Vec<usize> = (0..classes.len()).collect();
+        // What a default policy admits depends on the source's class alone: find it
+        // once per policy.
+        let mut admitted: BTreeMap<DefaultPolicy, Vec<usize>> = BTreeMap::new();
+        let mut connections = Vec::new();
+        let mut open = Vec::new();
         for destination in &world.endpoints {
             let Some(pod) = world.pod(destination).filter(|p| p.meshed) else { continue };
             let mut ports: BTreeSet<L4Port> = world.ports_to(destination).into_iter().collect();
-            for server in
-                self.servers.iter().filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels))
-            {
+            for server in self.servers_selecting(&pod) {
                 if let PortRef::Number(n) = server.port {
                     ports.insert(L4Port { number: n, transport: "TCP" });
                 }
             }
             for port in ports {
-                let sources: BTreeSet<&Endpoint> = match self.server_for(&pod, port) {
+                let open_classes = match self.server_for(&pod, port) {
                     None => {
                         let (policy, _) = self.default_for(pod.namespace);
-                        world.endpoints.iter().filter(|s| policy.admits(&self.peer(world, s))).collect()
+                        admitted
+                            .entry(policy)
+                            .or_insert_with(|| {
+                                let admits = |c: &usize| policy.admits(&self.peer(world, &classes[*c][0]));
+                                every_class.iter().copied().filter(admits).collect()
+                            })
+                            .clone()
                     }
-                    Some(server) if server.access != DefaultPolicy::Deny => world.endpoints.iter().collect(),
                     Some(server) => {
-                        let routes: Vec<&Route> = self.routes_of(server).collect();
-                        let mut sources = BTreeSet::new();
-                        for policy in self.policies.iter().filter(|p| p.namespace == server.namespace) {
-                            let relevant = match &policy.target {
-                                Target::Server(name) => *name == server.name,
-                                Target::Namespace => true,
-                                Target::Route(name, _) => routes.iter().any(|r| r.name == *name),
-                            };
-                            if relevant {
-                                sources.extend(self.grantees(policy, world, &by_identity));
-                            }
+                        let (identities, open_to_all) = self.named_sources(server);
+                        for source in identities.iter().filter_map(|i| by_identity.get(i)).flatten() {
+                            let source = (*source).clone();
+                            connections.push(Connection { source, destination: destination.clone(), port });
                         }
-                        if self.server_authorizations.iter().any(|a| a.namespace == server.namespace) {
-                            // Rare and legacy: not narrowed.
-                            sources.extend(world.endpoints.iter());
+                        if open_to_all || server.access != DefaultPolicy::Deny {
+                            every_class.clone()
+                        } else {
+                            Vec::new()
                         }
-                        sources
                     }
                 };
-                out.extend(sources.into_iter().map(|s| Connection {
-                    source: s.clone(),
-                    destination: destination.clone(),
-                    port,
-                }));
+                if !open_classes.is_empty() {
+                    open.push(OpenPort { destination: destination.clone(), port, classes: open_classes });
+                }
             }
         }
-        out.sort();
-        out.dedup();
-        out
+        connections.sort();
+        connections.dedup();
+        Candidates { connections, classes, open, open_sides: Vec::new() }
     }
 
     /// The per-connection part (identity, Server, routes) once, then each request.
@@ -630,7 +811,8 @@ impl Layer for LinkerdPolicies {
         match server {
             Some(server) if !routes.is_empty() => {
                 let peer = self.peer(world, &connection.source);
-                requests.iter().map(|r| self.decide_request(server, &routes, &peer, r)).collect()
+                let mut on_routes = OnRoutes::new(self, server, &routes, &peer);
+                requests.iter().map(|r| on_routes.decide(r)).collect()
             }
             // Without routes the answer does not depend on the request.
             _ => {
@@ -638,6 +820,73 @@ impl Layer for LinkerdPolicies {
                 requests.iter().map(|_| decision.clone()).collect()
             }
         }
+    }
+
+    /// Per destination port, its Server, routes and sample requests once.
+    fn verdicts(&self, world: &World, connections: &[Connection]) -> Vec<Verdict> {
+        let mut by_destination: BTreeMap<&Endpoint, Vec<usize>> = BTreeMap::new();
+        for (i, connection) in connections.iter().enumerate() {
+            by_destination.entry(&connection.destination).or_default().push(i);
+        }
+        let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
+        let decided: Vec<(usize, bool)> = by_destination
+            .par_iter()
+            .flat_map_iter(|(destination, indexes)| {
+                let pod = world.pod(destination).filter(|p| p.meshed);
+                // Per port, what decides it and (once needed) its sample requests.
+                let mut ports: BTreeMap<L4Port, (Inbound, Option<Vec<Request>>)> = BTreeMap::new();
+                let mut allowed = |connection: &Connection| {
+                    // Without a proxy nothing is enforced.
+                    let Some(pod) = &pod else { return true };
+                    let (inbound, samples) =
+                        ports.entry(connection.port).or_insert_with(|| (self.inbound(world, pod, connection), None));
+                    let peer = self.peer(world, &connection.source);
+                    match inbound.server {
+                        None => self.default_for(pod.namespace).0.admits(&peer),
+                        Some(server) if inbound.routes.is_empty() => {
+                            !self.server_grants(server, &peer).is_empty() || server.access.admits(&peer)
+                        }
+                        // As `decide`: whether any sample request passes.
+                        Some(server) => {
+                            let mut on_routes = OnRoutes::new(self, server, &inbound.routes, &peer);
+                            let samples = samples.get_or_insert_with(|| sample_requests(&inbound.routes));
+                            samples.iter().any(|r| on_routes.allows(r))
+                        }
+                    }
+                };
+                indexes.iter().map(|i| (*i, allowed(&connections[*i]))).collect::<Vec<_>>()
+            })
+            .collect();
+        let mut verdicts = vec![Verdict { allowed: false, sides: None }; connections.len()];
+        for (i, allowed) in decided {
+            verdicts[i].allowed = allowed;
+        }
+        verdicts
+    }
+
+    /// Per port, the route each request goes to once: it does not depend on the peer.
+    fn allows_requests(&self, world: &World, connections: &[&Connection], requests: &[Request]) -> Vec<Vec<bool>> {
+        let mut ports: BTreeMap<L4Port, (Inbound, Vec<Option<usize>>)> = BTreeMap::new();
+        let mut allowed = |connection: &Connection| {
+            let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
+                return vec![true; requests.len()];
+            };
+            let (inbound, selected) = ports.entry(connection.port).or_insert_with(|| {
+                let inbound = self.inbound(world, &pod, connection);
+                let selected = requests.iter().map(|r| select_route(&inbound.routes, r)).collect();
+                (inbound, selected)
+            });
+            match inbound.server {
+                Some(server) if !inbound.routes.is_empty() => {
+                    let peer = self.peer(world, &connection.source);
+                    let mut on_routes = OnRoutes::new(self, server, &inbound.routes, &peer);
+                    selected.iter().map(|route| route.is_some_and(|i| on_routes.allows_on(i))).collect()
+                }
+                // Without routes the answer does not depend on the request.
+                _ => vec![self.decide(world, connection, None).allowed; requests.len()],
+            }
+        };
+        connections.iter().map(|c| allowed(c)).collect()
     }
 
     fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision {
@@ -665,12 +914,13 @@ impl Layer for LinkerdPolicies {
                 Decision::deny(vec![server.at.clone()])
             };
         }
+        let mut on_routes = OnRoutes::new(self, server, &routes, &peer);
         if let Some(request) = request {
-            return self.decide_request(server, &routes, &peer, request);
+            return on_routes.decide(request);
         }
         let mut first_denial = None;
         for request in sample_requests(&routes) {
-            let decision = self.decide_request(server, &routes, &peer, &request);
+            let decision = on_routes.decide(&request);
             if decision.allowed {
                 return decision;
             }
@@ -693,9 +943,7 @@ impl Layer for LinkerdPolicies {
     fn paths_to(&self, world: &World, destination: &Endpoint) -> Vec<String> {
         let Some(pod) = world.pod(destination) else { return Vec::new() };
         let mut out = BTreeSet::new();
-        let servers =
-            self.servers.iter().filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels));
-        for server in servers {
+        for server in self.servers_selecting(&pod) {
             for m in self.routes_of(server).flat_map(|r| &r.rules).flatten() {
                 match &m.path {
                     PathMatch::Exact(p) | PathMatch::Prefix(p) => out.insert(p.clone()),
@@ -786,10 +1034,77 @@ impl RouteMatch {
     }
 }
 
-/// The single route a request goes to: the best match, the first on ties.
-fn select_route<'r>(routes: &[&'r Route], request: &Request) -> Option<&'r Route> {
-    let mut best: Option<((usize, bool), &Route)> = None;
-    for route in routes {
+/// What decides connections into a meshed pod's port, whoever the peer: the Server
+/// that selects it, the routes that apply, and requests that sample them.
+struct Inbound<'a> {
+    server: Option<&'a Server>,
+    /// Empty when routes do not apply (no Server, not HTTP, or none attached).
+    routes: Vec<&'a Route>,
+}
+
+impl LinkerdPolicies {
+    fn inbound(&self, world: &World, pod: &Pod, connection: &Connection) -> Inbound<'_> {
+        let server = self.server_for(pod, connection.port);
+        let routes: Vec<&Route> = match server {
+            Some(server) if server.http_routes && is_http(world, &connection.destination, connection.port) => {
+                self.routes_of(server).collect()
+            }
+            _ => Vec::new(),
+        };
+        Inbound { server, routes }
+    }
+}
+
+/// Requests on a Server with routes, from one peer: a request's decision depends only on
+/// the route it goes to, so each route's is found once.
+struct OnRoutes<'a> {
+    layer: &'a LinkerdPolicies,
+    server: &'a Server,
+    routes: &'a [&'a Route],
+    peer: &'a Peer,
+    server_grants: Vec<ObjectRef>,
+    /// Per route (by position in `routes`), its decision once found.
+    decided: Vec<Option<Decision>>,
+    /// Per route, whether its decision allows, once found.
+    allowed: Vec<Option<bool>>,
+}
+
+impl<'a> OnRoutes<'a> {
+    fn new(layer: &'a LinkerdPolicies, server: &'a Server, routes: &'a [&'a Route], peer: &'a Peer) -> Self {
+        let server_grants = layer.server_grants(server, peer);
+        let (decided, allowed) = (vec![None; routes.len()], vec![None; routes.len()]);
+        OnRoutes { layer, server, routes, peer, server_grants, decided, allowed }
+    }
+
+    /// Whether [`OnRoutes::decide`] allows, without naming the objects.
+    fn allows(&mut self, request: &Request) -> bool {
+        select_route(self.routes, request).is_some_and(|i| self.allows_on(i))
+    }
+
+    /// Whether requests that go to the `i`th route are allowed.
+    fn allows_on(&mut self, i: usize) -> bool {
+        let (layer, server, route, peer) = (self.layer, self.server, self.routes[i], self.peer);
+        let server_granted = !self.server_grants.is_empty();
+        *self.allowed[i].get_or_insert_with(|| {
+            server_granted || server.access.admits(peer) || !layer.route_grants(route, peer).is_empty()
+        })
+    }
+
+    fn decide(&mut self, request: &Request) -> Decision {
+        let Some(i) = select_route(self.routes, request) else {
+            return Decision::deny(Vec::new());
+        };
+        let (layer, server, route, peer) = (self.layer, self.server, self.routes[i], self.peer);
+        let grants = &self.server_grants;
+        self.decided[i].get_or_insert_with(|| layer.decide_route(server, route, peer, grants)).clone()
+    }
+}
+
+/// The single route a request goes to (its position): the best match, the first on
+/// ties.
+fn select_route(routes: &[&Route], request: &Request) -> Option<usize> {
+    let mut best: Option<((usize, bool), usize)> = None;
+    for (i, route) in routes.iter().enumerate() {
         let rank = route
             .rules
             .iter()
@@ -803,11 +1118,11 @@ fn select_route<'r>(routes: &[&'r Route], request: &Request) -> Option<&'r Route
             .reduce(|a, b| if a >= b { a } else { b });
         if let Some(rank) = rank {
             if best.map_or(true, |(b, _)| rank > b) {
-                best = Some((rank, route));
+                best = Some((rank, i));
             }
         }
     }
-    best.map(|(_, r)| r)
+    best.map(|(_, i)| i)
 }
 
 /// One request per combination of the methods and paths the routes mention, plus a
@@ -869,6 +1184,28 @@ fn sort_by_age<T>(items: Vec<T>, ages: Vec<(String, String)>) -> Vec<T> {
 
 // --- Reading the objects -------------------------------------------------------------
 
+/// One object read, of a kind that decides something.
+enum Read {
+    /// A Namespace's default inbound policy.
+    Namespace(DefaultPolicy),
+    Server(Server),
+    Route(Route),
+    Policy(AuthorizationPolicy),
+    /// A MeshTLSAuthentication in a namespace.
+    MeshTls(String, Identities),
+    /// A NetworkAuthentication in a namespace.
+    Network(String, Vec<Network>),
+    ServerAuthorization(ServerAuthorization),
+}
+
+/// A Namespace's default inbound policy, if its annotation sets one.
+fn read_namespace(manifest: &Manifest) -> Result<Option<Read>, String> {
+    let annotations = &manifest.value["metadata"]["annotations"];
+    let Some(value) = annotations.get(DEFAULT_POLICY_ANNOTATION) else { return Ok(None) };
+    let policy = default_policy(value).map_err(|e| format!("annotation `{DEFAULT_POLICY_ANNOTATION}`: {e}"))?;
+    Ok(Some(Read::Namespace(policy)))
+}
+
 fn default_policy(value: &Value) -> Result<DefaultPolicy, String> {
     Ok(match value.as_str() {
         Some("all-unauthenticated") => DefaultPolicy::AllUnauthenticated,
@@ -885,7 +1222,7 @@ fn server(manifest: &Manifest, spec: &Mapping, namespace: String, notes: &mut Ve
     if spec.contains_key("externalWorkloadSelector") {
         return Err("`externalWorkloadSelector` selects mesh expansion workloads, which verify does not model".into());
     }
-    let pod_selector = label_selector(spec.get("podSelector").unwrap_or(&Value::Null), "spec.podSelector")?;
+    let pod_selector = label_selector(spec.get("podSelector").unwrap_or(&Value::Null), &At::Root("spec.podSelector"))?;
     let port = match spec.get("port") {
         Some(Value::Number(n)) => PortRef::Number(
             n.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| format!("`spec.port` {n} is not a port"))?,
@@ -940,17 +1277,18 @@ fn route(
     notes: &mut Vec<String>,
 ) -> Result<Option<Route>, String> {
     let mut servers = Vec::new();
-    for (i, parent) in sequence(spec.get("parentRefs"), "spec.parentRefs")?.iter().enumerate() {
-        let at = format!("spec.parentRefs[{i}]");
-        let parent = mapping(parent, &at)?;
-        let kind = optional_string(parent, "kind", &at)?;
-        let group = optional_string(parent, "group", &at)?;
-        let parent_namespace = optional_string(parent, "namespace", &at)?;
+    let parents_at = At::Root("spec.parentRefs");
+    for (i, parent) in sequence(spec.get("parentRefs"), parents_at)?.iter().enumerate() {
+        let at = parents_at.index(i);
+        let parent = mapping(parent, at)?;
+        let kind = optional_string(parent, "kind", at)?;
+        let group = optional_string(parent, "group", at)?;
+        let parent_namespace = optional_string(parent, "namespace", at)?;
         if kind.as_deref() == Some("Server")
             && group.as_deref() == Some(GROUP)
             && parent_namespace.map_or(true, |ns| ns == namespace)
         {
-            servers.push(string(parent, "name", &at)?);
+            servers.push(string(parent, "name", at)?);
         }
     }
     if servers.is_empty() {
@@ -961,14 +1299,16 @@ fn route(
         return Ok(Some(route_of(manifest, namespace, servers, Vec::new())));
     }
     let mut rules = Vec::new();
-    let rule_values = sequence(spec.get("rules"), "spec.rules")?;
+    let rules_at = At::Root("spec.rules");
+    let rule_values = sequence(spec.get("rules"), rules_at)?;
     for (i, rule) in rule_values.iter().enumerate() {
-        let at = format!("spec.rules[{i}]");
+        let at = rules_at.index(i);
         let empty = Mapping::new();
-        let rule = mapping_or_empty(rule, &at, &empty)?;
+        let rule = mapping_or_empty(rule, at, &empty)?;
         let mut matches = Vec::new();
-        for (j, m) in sequence(rule.get("matches"), &format!("{at}.matches"))?.iter().enumerate() {
-            matches.push(route_match(m, &format!("{at}.matches[{j}]"), notes)?);
+        let matches_at = at.field("matches");
+        for (j, m) in sequence(rule.get("matches"), matches_at)?.iter().enumerate() {
+            matches.push(route_match(m, &matches_at.index(j), notes)?);
         }
         rules.push(matches);
     }
@@ -990,12 +1330,12 @@ fn route_of(manifest: &Manifest, namespace: String, servers: Vec<String>, rules:
     }
 }
 
-fn route_match(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<RouteMatch, String> {
+fn route_match(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<RouteMatch, String> {
     let empty = Mapping::new();
     let m = mapping_or_empty(value, at, &empty)?;
     let mut never = false;
     for key in ["headers", "queryParams"] {
-        if !sequence(m.get(key), &format!("{at}.{key}"))?.is_empty() {
+        if !sequence(m.get(key), at.field(key))?.is_empty() {
             notes.push(format!("`{at}` matches on {key}: verify's requests carry none, so it never matches"));
             never = true;
         }
@@ -1003,9 +1343,10 @@ fn route_match(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Route
     let path = match m.get("path").filter(|v| !v.is_null()) {
         None => PathMatch::Prefix("/".into()),
         Some(path) => {
-            let path = mapping(path, &format!("{at}.path"))?;
-            let value = optional_string(path, "value", &format!("{at}.path"))?.unwrap_or_else(|| "/".into());
-            match optional_string(path, "type", &format!("{at}.path"))?.as_deref() {
+            let path_at = at.field("path");
+            let path = mapping(path, path_at)?;
+            let value = optional_string(path, "value", path_at)?.unwrap_or_else(|| "/".into());
+            match optional_string(path, "type", path_at)?.as_deref() {
                 None | Some("PathPrefix") => PathMatch::Prefix(value),
                 Some("Exact") => PathMatch::Exact(value),
                 Some("RegularExpression") => {
@@ -1036,14 +1377,13 @@ fn authorization_policy(manifest: &Manifest, spec: &Mapping, namespace: String) 
         other => return Err(format!("targets a `{other}`, which verify does not interpret")),
     };
     let mut required = Vec::new();
-    for (i, reference) in
-        sequence(spec.get("requiredAuthenticationRefs"), "spec.requiredAuthenticationRefs")?.iter().enumerate()
-    {
-        let at = format!("spec.requiredAuthenticationRefs[{i}]");
-        let reference = mapping(reference, &at)?;
-        let name = string(reference, "name", &at)?;
-        let ns = optional_string(reference, "namespace", &at)?.unwrap_or_else(|| namespace.clone());
-        required.push(match string(reference, "kind", &at)?.as_str() {
+    let refs_at = At::Root("spec.requiredAuthenticationRefs");
+    for (i, reference) in sequence(spec.get("requiredAuthenticationRefs"), refs_at)?.iter().enumerate() {
+        let at = refs_at.index(i);
+        let reference = mapping(reference, at)?;
+        let name = string(reference, "name", at)?;
+        let ns = optional_string(reference, "namespace", at)?.unwrap_or_else(|| namespace.clone());
+        required.push(match string(reference, "kind", at)?.as_str() {
             "MeshTLSAuthentication" => AuthenticationRef::MeshTls(ns, name),
             "NetworkAuthentication" => AuthenticationRef::Network(ns, name),
             "ServiceAccount" => AuthenticationRef::ServiceAccount(ns, name),
@@ -1056,13 +1396,13 @@ fn authorization_policy(manifest: &Manifest, spec: &Mapping, namespace: String) 
     Ok(AuthorizationPolicy { at: manifest.at.clone(), namespace, target, required })
 }
 
-fn networks(value: Option<&Value>, at: &str) -> Result<Vec<Network>, String> {
+fn networks(value: Option<&Value>, at: &At) -> Result<Vec<Network>, String> {
     let mut out = Vec::new();
     for (i, network) in sequence(value, at)?.iter().enumerate() {
-        let at = format!("{at}[{i}]");
-        let network = mapping(network, &at)?;
-        let cidr = string(network, "cidr", &at)?;
-        let except = strings(network.get("except"), &format!("{at}.except"))?;
+        let at = at.index(i);
+        let network = mapping(network, at)?;
+        let cidr = string(network, "cidr", at)?;
+        let except = strings(network.get("except"), at.field("except"))?;
         for block in std::iter::once(&cidr).chain(&except) {
             let address = block.split('/').next().unwrap_or_default();
             if address.parse::<IpAddr>().is_err() {
@@ -1074,21 +1414,22 @@ fn networks(value: Option<&Value>, at: &str) -> Result<Vec<Network>, String> {
     Ok(out)
 }
 
-fn label_selector(value: &Value, at: &str) -> Result<LabelSelector, String> {
+fn label_selector(value: &Value, at: &At) -> Result<LabelSelector, String> {
     let selector = mapping(value, at)?;
     let mut out = LabelSelector::default();
     if let Some(labels) = selector.get("matchLabels").filter(|v| !v.is_null()) {
-        for (k, v) in mapping(labels, &format!("{at}.matchLabels"))? {
+        for (k, v) in mapping(labels, at.field("matchLabels"))? {
             match (k.as_str(), v.as_str()) {
                 (Some(k), Some(v)) => out.labels.insert(k.to_string(), v.to_string()),
                 _ => return Err(format!("`{at}.matchLabels` entry {}: {} is not a string pair", show(k), show(v))),
             };
         }
     }
-    for (i, e) in sequence(selector.get("matchExpressions"), &format!("{at}.matchExpressions"))?.iter().enumerate() {
-        let at = format!("{at}.matchExpressions[{i}]");
-        let e = mapping(e, &at)?;
-        let operator = match string(e, "operator", &at)?.as_str() {
+    let expressions_at = at.field("matchExpressions");
+    for (i, e) in sequence(selector.get("matchExpressions"), expressions_at)?.iter().enumerate() {
+        let at = expressions_at.index(i);
+        let e = mapping(e, at)?;
+        let operator = match string(e, "operator", at)?.as_str() {
             "In" => Operator::In,
             "NotIn" => Operator::NotIn,
             "Exists" => Operator::Exists,
@@ -1096,26 +1437,26 @@ fn label_selector(value: &Value, at: &str) -> Result<LabelSelector, String> {
             other => return Err(format!("`{at}.operator` `{other}` is not a selector operator")),
         };
         out.expressions.push(Expression {
-            key: string(e, "key", &at)?,
+            key: string(e, "key", at)?,
             operator,
-            values: strings(e.get("values"), &format!("{at}.values"))?,
+            values: strings(e.get("values"), at.field("values"))?,
         });
     }
     Ok(out)
 }
 
-fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
-    sequence(value, at)?
+fn strings(value: Option<&Value>, at: impl Display) -> Result<Vec<String>, String> {
+    sequence(value, &at)?
         .iter()
         .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{at}` holds {}, not a string", show(v))))
         .collect()
 }
 
-fn string(map: &Mapping, key: &str, at: &str) -> Result<String, String> {
-    optional_string(map, key, at)?.ok_or_else(|| format!("`{at}.{key}` is missing"))
+fn string(map: &Mapping, key: &str, at: impl Display) -> Result<String, String> {
+    optional_string(map, key, &at)?.ok_or_else(|| format!("`{at}.{key}` is missing"))
 }
 
-fn optional_string(map: &Mapping, key: &str, at: &str) -> Result<Option<String>, String> {
+fn optional_string(map: &Mapping, key: &str, at: impl Display) -> Result<Option<String>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -1125,3 +1466,55 @@ fn optional_string(map: &Mapping, key: &str, at: &str) -> Result<Option<String>,
 
 #[cfg(test)]
 mod tests;
+
+/// The indexes against the plain scans they replace.
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind};
+
+    #[test]
+    fn indexes_find_what_scans_of_every_object_find() {
+        let policy = shop(IngressKind::Traefik, MeshKind::Linkerd);
+        let manifests = crate::verify::manifests::from_objects(&crate::backends::emit_all(&policy)).unwrap();
+        let (layer, problems) = LinkerdPolicies::new(&manifests, &policy.target.identity_suffix);
+        assert!(problems.is_empty(), "{problems:?}");
+        let world = World::new(&policy);
+        for endpoint in &world.endpoints {
+            let Some(pod) = world.pod(endpoint) else { continue };
+            let scanned: Vec<&Server> = layer
+                .servers
+                .iter()
+                .filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels))
+                .collect();
+            let indexed = layer.servers_selecting(&pod);
+            assert_eq!(
+                indexed.iter().map(|s| &s.at).collect::<Vec<_>>(),
+                scanned.iter().map(|s| &s.at).collect::<Vec<_>>()
+            );
+        }
+        assert!(!layer.servers.is_empty() && !layer.routes.is_empty() && !layer.policies.is_empty());
+        for server in &layer.servers {
+            let scanned: Vec<&ObjectRef> = layer
+                .routes
+                .iter()
+                .filter(|r| r.namespace == server.namespace && r.servers.contains(&server.name))
+                .map(|r| &r.at)
+                .collect();
+            assert_eq!(layer.routes_of(server).map(|r| &r.at).collect::<Vec<_>>(), scanned);
+            let scanned: Vec<&ObjectRef> = layer
+                .policies
+                .iter()
+                .filter(|p| p.namespace == server.namespace)
+                .filter(|p| match &p.target {
+                    Target::Server(name) => *name == server.name,
+                    Target::Namespace => true,
+                    Target::Route(..) => false,
+                })
+                .map(|p| &p.at)
+                .collect();
+            assert_eq!(layer.server_policies(server).iter().map(|p| &p.at).collect::<Vec<_>>(), scanned);
+        }
+    }
+}
