@@ -39,6 +39,7 @@ use regex::Regex;
 use serde_yaml::Value;
 
 use super::http_match::{client_range, in_ranges, optional_list, optional_str, service_port, WrongShape};
+use super::index::FastMap;
 use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};
 
 const GROUPS: [&str; 2] = ["traefik.io", "traefik.containo.us"];
@@ -71,6 +72,11 @@ const MAX_CHAIN_DEPTH: usize = 8;
 pub struct TraefikRoutes {
     /// Highest priority first; among equals, by object and position.
     routes: Vec<Route>,
+    /// Routes (indexes) whose rule needs one of some hosts, by each of them (lower
+    /// case); the others in `any_host`. A request's host finds its routes without
+    /// trying every rule.
+    by_host: FastMap<String, Vec<usize>>,
+    any_host: Vec<usize>,
     client_ranges: Vec<String>,
 }
 
@@ -131,6 +137,17 @@ impl Rule {
         }
     }
 
+    /// The hosts (lower case) a request must have one of for the rule to match, when
+    /// the rule needs one.
+    fn required_hosts(&self) -> Option<Vec<String>> {
+        match self {
+            Rule::Host(hosts) => Some(hosts.iter().map(|h| h.to_ascii_lowercase()).collect()),
+            Rule::And(a, b) => a.required_hosts().or_else(|| b.required_hosts()),
+            Rule::Or(a, b) => Some([a.required_hosts()?, b.required_hosts()?].concat()),
+            _ => None,
+        }
+    }
+
     /// Literal hosts and paths the rule mentions (for sample requests).
     fn literals(&self, hosts: &mut Vec<String>, paths: &mut Vec<String>) {
         match self {
@@ -187,7 +204,36 @@ impl TraefikRoutes {
             .collect();
         client_ranges.sort();
         client_ranges.dedup();
-        (TraefikRoutes { routes, client_ranges }, problems)
+        let mut by_host: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut any_host = Vec::new();
+        for (i, route) in routes.iter().enumerate() {
+            match route.rule.required_hosts() {
+                Some(mut hosts) => {
+                    hosts.sort();
+                    hosts.dedup();
+                    for host in hosts {
+                        by_host.entry(host).or_default().push(i);
+                    }
+                }
+                None => any_host.push(i),
+            }
+        }
+        (TraefikRoutes { routes, by_host, any_host, client_ranges }, problems)
+    }
+}
+
+impl TraefikRoutes {
+    /// The first route (by priority) that listens on the request's scheme and whose
+    /// rule matches it.
+    fn route_taken(&self, request: &HttpRequest) -> Option<&Route> {
+        let listening = |r: &&Route| if request.tls { r.secure } else { r.plain };
+        // The routes that may match the host, in order.
+        let mut candidates: Vec<usize> =
+            self.by_host.get(&request.host.to_ascii_lowercase()).map_or(&[][..], Vec::as_slice).to_vec();
+        candidates.extend_from_slice(&self.any_host);
+        candidates.sort_unstable();
+        let routes = candidates.into_iter().map(|i| &self.routes[i]);
+        routes.filter(listening).find(|r| r.rule.matches(request))
     }
 }
 
@@ -223,10 +269,7 @@ impl IngressLayer for TraefikRoutes {
     }
 
     fn route(&self, request: &HttpRequest) -> Routing {
-        let listening = |r: &&Route| if request.tls { r.secure } else { r.plain };
-        let Some(route) = self.routes.iter().filter(listening).find(|r| r.rule.matches(request)) else {
-            return Routing::NoRoute;
-        };
+        let Some(route) = self.route_taken(request) else { return Routing::NoRoute };
         let mut auth_url = None;
         for step in &route.steps {
             match step {
@@ -701,6 +744,36 @@ mod tests {
 
     fn request(host: &str, path: &str, tls: bool) -> HttpRequest {
         HttpRequest { client: OUTSIDE.parse().unwrap(), host: host.into(), path: path.into(), tls }
+    }
+
+    #[test]
+    fn routes_by_host_are_those_a_scan_of_every_route_finds() {
+        let yaml = ingress_route(
+            "r",
+            "",
+            &[
+                ("Host(`A.example.com`) && PathPrefix(`/a`)", "a", ""),
+                ("Host(`a.example.com`, `b.example.com`)", "ab", ""),
+                ("Host(`c.example.com`) || Host(`a.example.com`)", "ca", ""),
+                ("Host(`c.example.com`) || PathPrefix(`/c`)", "c-or-path", ""),
+                ("!Host(`a.example.com`)", "not-a", ""),
+                ("HostRegexp(`^.+\\.example\\.com$`) && Path(`/r`)", "regexp", ""),
+                ("PathPrefix(`/`)", "catch-all", "    priority: 1\n"),
+            ],
+        );
+        let (layer, problems) = layer(&yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        for host in ["a.example.com", "A.EXAMPLE.com", "b.example.com", "c.example.com", "d.example.com", "example"] {
+            for path in ["/", "/a", "/c", "/r", "/x"] {
+                for tls in [true, false] {
+                    let request = request(host, path, tls);
+                    let listening = |r: &&Route| if tls { r.secure } else { r.plain };
+                    let scanned = layer.routes.iter().filter(listening).find(|r| r.rule.matches(&request));
+                    let taken = layer.route_taken(&request);
+                    assert_eq!(taken.map(|r| &r.service), scanned.map(|r| &r.service), "{host}{path} {tls}");
+                }
+            }
+        }
     }
 
     fn service_of(routing: Routing) -> Option<String> {
