@@ -3,10 +3,16 @@
 //!
 //! Connection layers are compared over the union of what the layer might allow (its
 //! candidates) and what the policy declares, so the work follows the rules, not all
-//! pairs of endpoints. L7 layers are compared on sample requests (every method, and
-//! paths around every path anyone mentions); the ingress on sample requests of every
-//! host, path, client range and scheme. Each route the ingress takes is also checked
-//! against the other layers: a route they refuse is a shadow path.
+//! pairs of endpoints. Where a rule opens a port or a side to every source alike, one
+//! representative stands for the rest until it disagrees. L7 layers are compared on
+//! sample requests (every method, and paths around every path anyone mentions); the
+//! ingress on sample requests of every host, path, client range and scheme. Each
+//! route the ingress takes is also checked against the other layers: a route they
+//! refuse is a shadow path.
+//!
+//! Connections, destinations and hosts are compared in parallel and what they find is
+//! gathered in a fixed order. Layers answer allowed-or-not first; the objects behind
+//! an answer are looked up only for a difference to report.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,7 +27,9 @@ use crate::ir::{MeshKind, SegmentId};
 use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT};
 use super::index::FastMap;
 use super::world::{Connection, Endpoint, L4Port, Request, World};
-use super::{Decision, HttpRequest, IngressLayer, Layer, ObjectRef, OpenSide, Problem, Routing, ServicePort, Verdict};
+use super::{
+    Candidates, Decision, HttpRequest, IngressLayer, Layer, ObjectRef, OpenSide, Problem, Routing, ServicePort, Verdict,
+};
 
 /// At most this many example requests or sources are listed in one diagnostic.
 const EXAMPLES: usize = 3;
@@ -129,61 +137,7 @@ type Peer = (Endpoint, Vec<ObjectRef>);
 
 /// Compares one connection layer with the declaration.
 pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool) -> Vec<Pending> {
-    let candidates = layer.candidate_groups(world);
-    let mut universe: BTreeSet<Connection> = candidates.connections.iter().cloned().collect();
-    universe.extend(declared.connections().cloned());
-    if is_mesh {
-        universe.extend(declared.probe_connections());
-    }
-    // An open port is compared class by class on one member that neither the layer
-    // nor the policy names there: the layer decides the others alike, the policy
-    // declares nothing for any of them (or only the port's probes), so they all agree
-    // with the declaration if the representative does. Otherwise each is compared.
-    // For two-sided layers whether a connection is compared depends on its source
-    // too: there every member is compared.
-    let mut representatives = Vec::new();
-    for open in &candidates.open {
-        for class in open.classes.iter().map(|c| &candidates.classes[*c]) {
-            let connections = class.iter().map(|m| Connection {
-                source: m.clone(),
-                destination: open.destination.clone(),
-                port: open.port,
-            });
-            if is_mesh {
-                representatives.extend(connections.filter(|c| !universe.contains(c)).take(1).map(|c| (c, class)));
-            } else {
-                universe.extend(connections);
-            }
-        }
-    }
-    representatives.retain(|(c, _)| compared(world, layer, is_mesh, c));
-    universe.extend(open_side_connections(world, &candidates.open_sides));
-    let (connections, classes): (Vec<Connection>, Vec<&Vec<Endpoint>>) = representatives.into_iter().unzip();
-    for (representative, (outcome, class)) in
-        connections.iter().zip(compare_all(world, declared, layer, is_mesh, &connections).into_iter().zip(classes))
-    {
-        if !matches!(outcome, Outcome::Agrees) {
-            universe.extend(class.iter().map(|m| Connection { source: m.clone(), ..representative.clone() }));
-        }
-    }
-    let universe: Vec<Connection> = universe.into_iter().filter(|c| compared(world, layer, is_mesh, c)).collect();
-    if std::env::var("SEGC_CAT").is_ok() {
-        let kind = |e: &Endpoint| match e {
-            Endpoint::Segment(id) if world.policy.segment(*id).managed => "seg".to_string(),
-            Endpoint::Segment(id) => format!("unmanaged:{}", world.policy.segment(*id).name),
-            Endpoint::External(_) => "ext".into(),
-            Endpoint::OtherPod(_) => "otherpod".into(),
-            Endpoint::OtherNamespace => "elsewhere".into(),
-            Endpoint::Internet => "internet".into(),
-        };
-        let mut cats: BTreeMap<(String, String), usize> = BTreeMap::new();
-        for c in &universe {
-            *cats.entry((kind(&c.source), kind(&c.destination))).or_default() += 1;
-        }
-        for (k, v) in cats {
-            eprintln!("  CAT {} {:?} {}", layer.name(), k, v);
-        }
-    }
+    let universe = universe(world, declared, layer, is_mesh);
     let outcomes = compare_all(world, declared, layer, is_mesh, &universe);
 
     let mut report = Vec::new();
@@ -252,6 +206,56 @@ pub fn compare_layer(world: &World, declared: &Declared, layer: &dyn Layer, is_m
     report
 }
 
+/// The connections to compare, sorted: the layer's candidates and the declared
+/// connections, those the comparison covers.
+fn universe(world: &World, declared: &Declared, layer: &dyn Layer, is_mesh: bool) -> Vec<Connection> {
+    let Candidates { connections, classes, open, open_sides } = layer.candidate_groups(world);
+    let mut universe = connections;
+    universe.extend(declared.connections().cloned());
+    if is_mesh {
+        universe.extend(declared.probe_connections());
+    }
+    universe.extend(open_side_connections(world, &open_sides));
+    sort_unique(&mut universe);
+    // An open port is compared class by class on one member that neither the layer
+    // nor the policy names there: the layer decides the others alike, the policy
+    // declares nothing for any of them (or only the port's probes), so they all agree
+    // with the declaration if the representative does. Otherwise each is compared.
+    // For two-sided layers whether a connection is compared depends on its source
+    // too: there every member is compared.
+    let mut members = Vec::new();
+    let mut representatives = Vec::new();
+    for open in &open {
+        for class in open.classes.iter().map(|c| &classes[*c]) {
+            let connections = class.iter().map(|m| Connection {
+                source: m.clone(),
+                destination: open.destination.clone(),
+                port: open.port,
+            });
+            if is_mesh {
+                let unnamed = connections.filter(|c| universe.binary_search(c).is_err());
+                representatives.extend(unnamed.take(1).map(|c| (c, class)));
+            } else {
+                members.extend(connections);
+            }
+        }
+    }
+    representatives.retain(|(c, _)| compared(world, layer, is_mesh, c));
+    let (representatives, of_class): (Vec<Connection>, Vec<&Vec<Endpoint>>) = representatives.into_iter().unzip();
+    let outcomes = compare_all(world, declared, layer, is_mesh, &representatives);
+    for ((representative, outcome), class) in representatives.iter().zip(outcomes).zip(of_class) {
+        if !matches!(outcome, Outcome::Agrees) {
+            members.extend(class.iter().map(|m| Connection { source: m.clone(), ..representative.clone() }));
+        }
+    }
+    if !members.is_empty() {
+        universe.extend(members);
+        sort_unique(&mut universe);
+    }
+    universe.retain(|c| compared(world, layer, is_mesh, c));
+    universe
+}
+
 /// The connections through open sides that the comparison must look at. An open
 /// side of a pod of a managed namespace may be wider than declared: each of its
 /// connections. Another pod's (a namespace the policy does not manage) cannot be
@@ -267,17 +271,20 @@ fn open_side_connections(world: &World, sides: &[OpenSide]) -> Vec<Connection> {
         sideless.clone().chain(open).collect()
     };
     let facing = [facing(false), facing(true)];
+    let everyone: Vec<&Endpoint> = world.endpoints.iter().collect();
     sides
         .par_iter()
         .flat_map_iter(|side| {
-            let peers = if world.managed_pod(&side.pod) {
-                &world.endpoints.iter().collect()
-            } else {
-                &facing[usize::from(side.ingress)]
-            };
+            let peers = if world.managed_pod(&side.pod) { &everyone } else { &facing[usize::from(side.ingress)] };
             side.connections(world, peers.iter().copied()).collect::<Vec<_>>()
         })
         .collect()
+}
+
+/// Sorts connections and drops repeats.
+fn sort_unique(connections: &mut Vec<Connection>) {
+    connections.par_sort_unstable();
+    connections.dedup();
 }
 
 /// Whether the comparison covers the connection: one this run is responsible for,
@@ -322,9 +329,13 @@ fn compare_all(
                 .iter()
                 .flat_map(|m| paths.iter().map(move |p| Request { method: m.clone(), path: p.clone() }))
                 .collect();
+            let into: Vec<&Connection> = indexes.iter().map(|i| &connections[*i]).collect();
+            let allowed = layer.allows_requests(world, &into, &requests);
+            let samples = Samples { methods: &methods, paths: &paths, requests: &requests };
             indexes
                 .iter()
-                .map(|i| (*i, compare_requests(world, declared, layer, &connections[*i], &requests)))
+                .zip(allowed)
+                .map(|(i, allowed)| (*i, compare_requests(world, declared, layer, &connections[*i], &samples, allowed)))
                 .collect::<Vec<_>>()
         })
         .collect();
@@ -364,8 +375,8 @@ fn compare_connection(
         (None, true) => Outcome::Wider(layer.decide(world, connection, None).because),
         (None, false) => match sides {
             Some([egress, ingress]) => {
-                let egress = egress && is_managed_pod(world, &connection.source);
-                let ingress = ingress && is_managed_pod(world, &connection.destination);
+                let egress = egress && world.managed_pod(&connection.source);
+                let ingress = ingress && world.managed_pod(&connection.destination);
                 match layer.sides(world, connection).filter(|_| egress || ingress) {
                     Some([egress_side, ingress_side]) => Outcome::HalfOpen {
                         egress: egress.then_some(egress_side.because),
@@ -397,15 +408,10 @@ fn grant_of<'d>(declared: &'d Declared, connection: &Connection, is_mesh: bool) 
     probe.map(|(span, _)| Cow::Owned(Grant::Declared(vec![*span])))
 }
 
-/// A pod of a managed namespace: the user's segment or a pod no segment selects.
-fn is_managed_pod(world: &World, endpoint: &Endpoint) -> bool {
-    world.managed_pod(endpoint)
-}
-
 /// Connections this run is responsible for: into a pod of a managed namespace, and
 /// (for NetworkPolicy, which also governs egress) out of one.
 fn in_scope(world: &World, connection: &Connection, is_mesh: bool) -> bool {
-    is_managed_pod(world, &connection.destination) || (!is_mesh && is_managed_pod(world, &connection.source))
+    world.managed_pod(&connection.destination) || (!is_mesh && world.managed_pod(&connection.source))
 }
 
 fn is_http(world: &World, connection: &Connection) -> bool {
@@ -445,21 +451,29 @@ fn narrower(
     report.push(pending(diagnostic, &decision.because, "denied by"));
 }
 
+/// The sample requests into a destination: every method with every path.
+struct Samples<'a> {
+    methods: &'a [String],
+    paths: &'a [String],
+    requests: &'a [Request],
+}
+
 /// Compares the layer with the declaration on sample requests of a declared
-/// connection the layer allows.
+/// connection the layer allows, given whether the layer allows each.
 fn compare_requests(
     world: &World,
     declared: &Declared,
     layer: &dyn Layer,
     connection: &Connection,
-    requests: &[Request],
+    samples: &Samples,
+    allowed: Vec<bool>,
 ) -> Vec<Pending> {
     let mut report = Vec::new();
     let Some(grant) = grant_of(declared, connection, true) else { return report };
-    let declared_requests = declared.requests_on(connection);
-    let expected: Vec<bool> = requests.iter().map(|r| declared_requests.allow(r)).collect();
+    let requests = samples.requests;
+    let expected = declared.requests_on(connection).allow_all(samples.methods, samples.paths);
     // The objects behind the decisions are looked up only to report a difference.
-    if layer.allows_requests(world, connection, requests) == expected {
+    if allowed == expected {
         return report;
     }
     let mut extra = Vec::new();
@@ -807,5 +821,175 @@ fn list(items: &[String]) -> String {
     match unique.len().saturating_sub(EXAMPLES) {
         0 => shown.join(", "),
         more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::verify::value::Value;
+
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind, Policy};
+    use crate::verify::{istio, linkerd, manifests, netpol, Manifest};
+
+    /// A layer that answers every question through the trait's plain defaults: its
+    /// candidates one by one, each verdict from `decide` and `sides`, each request
+    /// from `decide_requests`. Comparing through it must find exactly what comparing
+    /// through the layer's own groups and shortcuts finds.
+    struct Plain<'a>(&'a dyn Layer);
+
+    impl Layer for Plain<'_> {
+        fn name(&self) -> &'static str {
+            self.0.name()
+        }
+        fn governs(&self, world: &World, connection: &Connection) -> bool {
+            self.0.governs(world, connection)
+        }
+        fn candidates(&self, world: &World) -> Vec<Connection> {
+            self.0.candidates(world)
+        }
+        fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision {
+            self.0.decide(world, connection, request)
+        }
+        fn decide_requests(&self, world: &World, connection: &Connection, requests: &[Request]) -> Vec<Decision> {
+            self.0.decide_requests(world, connection, requests)
+        }
+        fn paths(&self) -> Vec<String> {
+            self.0.paths()
+        }
+        fn paths_to(&self, world: &World, destination: &Endpoint) -> Vec<String> {
+            self.0.paths_to(world, destination)
+        }
+        fn methods(&self) -> Vec<String> {
+            self.0.methods()
+        }
+        fn sides(&self, world: &World, connection: &Connection) -> Option<[Decision; 2]> {
+            self.0.sides(world, connection)
+        }
+    }
+
+    fn findings(found: Vec<Pending>) -> Vec<(Diagnostic, Vec<ObjectRef>, &'static str)> {
+        found.into_iter().map(|p| (p.diagnostic, p.objects, p.role)).collect()
+    }
+
+    /// Hand edits that open what segc closed: a namespace's default-deny and a
+    /// segment's egress policy gone, a Linkerd probe route and namespace default
+    /// opened to everything, an Istio policy made namespace-wide.
+    fn widen(manifests: &mut Vec<Manifest>) {
+        manifests
+            .retain(|m| !(m.kind() == "NetworkPolicy" && (m.at.name == "web-egress" || m.at.name == "default-deny")));
+        for m in manifests.iter_mut() {
+            let name = m.at.name.clone();
+            match m.kind() {
+                "HTTPRoute" if name.contains("probes") => {
+                    m.value["spec"]["rules"] =
+                        serde_yaml::from_str("[{matches: [{path: {type: PathPrefix, value: /}}]}]").unwrap();
+                }
+                "Namespace" => {
+                    m.value["metadata"]["annotations"]["config.linkerd.io/default-inbound-policy"] =
+                        Value::String("all-unauthenticated".into());
+                }
+                "AuthorizationPolicy" if m.group() == "security.istio.io" && name == "api" => {
+                    if let Value::Mapping(spec) = &mut m.value["spec"] {
+                        spec.remove("selector");
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Every layer of the sample, on segc's output and widened by hand.
+    fn sample_layers(mesh: MeshKind) -> Vec<(Policy, Vec<Manifest>)> {
+        let policy = shop(IngressKind::Nginx, mesh);
+        let emitted = manifests::from_objects(&crate::backends::emit_all(&policy)).expect("segc output reads back");
+        let mut widened = emitted.clone();
+        widen(&mut widened);
+        vec![(policy.clone(), emitted), (policy, widened)]
+    }
+
+    fn layers_of(policy: &Policy, manifests: &[Manifest]) -> Vec<(Box<dyn Layer>, bool)> {
+        let mut layers: Vec<(Box<dyn Layer>, bool)> =
+            vec![(Box::new(netpol::NetworkPolicies::new(manifests).0), false)];
+        match policy.target.mesh {
+            MeshKind::Istio => {
+                layers.push((Box::new(istio::IstioPolicies::new(manifests, &policy.target.trust_domain).0), true))
+            }
+            MeshKind::Linkerd => layers
+                .push((Box::new(linkerd::LinkerdPolicies::new(manifests, &policy.target.identity_suffix).0), true)),
+            MeshKind::None => {}
+        }
+        layers
+    }
+
+    /// `verdicts` and `allows_requests`, which layers override to skip objects and
+    /// share work, answer as `decide`, `sides` and `decide_requests` do, on every
+    /// connection of the sample's world.
+    #[test]
+    fn shortcuts_answer_as_decide() {
+        for mesh in [MeshKind::Istio, MeshKind::Linkerd] {
+            for (policy, manifests) in sample_layers(mesh) {
+                let world = World::new(&policy);
+                let connections: Vec<Connection> = world
+                    .endpoints
+                    .iter()
+                    .flat_map(|s| world.endpoints.iter().map(move |d| (s, d)))
+                    .flat_map(|(s, d)| {
+                        let ports = world.ports_to(d).into_iter();
+                        ports.map(|port| Connection { source: s.clone(), destination: d.clone(), port })
+                    })
+                    .collect();
+                let requests: Vec<Request> = ["GET", "POST", "PURGE"]
+                    .iter()
+                    .flat_map(|m| ["/", "/healthz", "/api", "/api/x", "/cart", "/x"].map(|p| (m, p)))
+                    .map(|(m, p)| Request { method: m.to_string(), path: p.to_string() })
+                    .collect();
+                for (layer, _) in layers_of(&policy, &manifests) {
+                    let verdicts = layer.verdicts(&world, &connections);
+                    for (connection, verdict) in connections.iter().zip(verdicts) {
+                        let sides = layer.sides(&world, connection).map(|s| s.map(|d| d.allowed));
+                        let decided = Verdict { allowed: layer.decide(&world, connection, None).allowed, sides };
+                        assert_eq!(verdict, decided, "{} {connection:?}", layer.name());
+                    }
+                    for destination in &world.endpoints {
+                        let into: Vec<&Connection> =
+                            connections.iter().filter(|c| c.destination == *destination).collect();
+                        let allowed = layer.allows_requests(&world, &into, &requests);
+                        for (connection, allowed) in into.iter().zip(allowed) {
+                            let decided: Vec<bool> = layer
+                                .decide_requests(&world, connection, &requests)
+                                .iter()
+                                .map(|d| d.allowed)
+                                .collect();
+                            assert_eq!(allowed, decided, "{} {connection:?}", layer.name());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn groups_and_shortcuts_find_what_plain_comparison_finds() {
+        for mesh in [MeshKind::Istio, MeshKind::Linkerd, MeshKind::None] {
+            let mut unedited = Vec::new();
+            for (edited, (policy, manifests)) in sample_layers(mesh).into_iter().enumerate() {
+                let edited = edited == 1;
+                let world = World::new(&policy);
+                let declared = Declared::new(&world);
+                for (i, (layer, is_mesh)) in layers_of(&policy, &manifests).iter().enumerate() {
+                    let grouped = findings(compare_layer(&world, &declared, layer.as_ref(), *is_mesh));
+                    let plain = findings(compare_layer(&world, &declared, &Plain(layer.as_ref()), *is_mesh));
+                    assert_eq!(grouped, plain, "{mesh:?} {} (edited: {edited})", layer.name());
+                    if edited {
+                        // The edits show: each layer finds more than in segc's output.
+                        assert!(grouped.len() > unedited[i], "{mesh:?} {}: {grouped:#?}", layer.name());
+                    } else {
+                        unedited.push(grouped.len());
+                    }
+                }
+            }
+        }
     }
 }

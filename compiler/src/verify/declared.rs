@@ -86,6 +86,41 @@ impl DeclaredRequests<'_> {
             || (request.method == "GET"
                 && self.probe.is_some_and(|paths| paths.iter().any(|p| path_matches(p, &request.path))))
     }
+
+    /// [`DeclaredRequests::allow`] of every request of `methods` × `paths`, in that
+    /// order (each method with every path): a rule's methods and paths are each
+    /// matched once, not once per request.
+    pub fn allow_all(&self, methods: &[String], paths: &[String]) -> Vec<bool> {
+        let mut out = vec![false; methods.len() * paths.len()];
+        let mut admit = |method_ok: &[bool], path_ok: &[bool]| {
+            for (m, _) in method_ok.iter().enumerate().filter(|(_, ok)| **ok) {
+                for (p, _) in path_ok.iter().enumerate().filter(|(_, ok)| **ok) {
+                    out[m * paths.len() + p] = true;
+                }
+            }
+        };
+        match self.requests {
+            None => {}
+            Some(Requests::Any) => admit(&vec![true; methods.len()], &vec![true; paths.len()]),
+            Some(Requests::Rules(rules)) => {
+                for rule in rules {
+                    let method_ok: Vec<bool> =
+                        methods.iter().map(|m| rule.methods.is_empty() || rule.methods.contains(m)).collect();
+                    let path_ok: Vec<bool> = paths
+                        .iter()
+                        .map(|p| rule.paths.is_empty() || rule.paths.iter().any(|r| path_matches(r, p)))
+                        .collect();
+                    admit(&method_ok, &path_ok);
+                }
+            }
+        }
+        if let Some(probe) = self.probe {
+            let method_ok: Vec<bool> = methods.iter().map(|m| m == "GET").collect();
+            let path_ok: Vec<bool> = paths.iter().map(|p| probe.iter().any(|r| path_matches(r, p))).collect();
+            admit(&method_ok, &path_ok);
+        }
+        out
+    }
 }
 
 impl<'p> Declared<'p> {
@@ -533,6 +568,48 @@ mod tests {
         ));
         assert!(matches!(declared.route(&request("shop.example.com", [8, 8, 8, 8], true)), ExpectedRoute::Refused(_)));
         assert_eq!(declared.route(&request("other.example.com", [198, 51, 100, 7], true)), ExpectedRoute::NoRoute);
+    }
+
+    #[test]
+    fn requests_of_every_method_and_path_are_those_allowed_one_by_one() {
+        for mesh in [MeshKind::Istio, MeshKind::Linkerd] {
+            let policy = shop(IngressKind::Nginx, mesh);
+            let world = World::new(&policy);
+            let declared = Declared::new(&world);
+            let methods: Vec<String> = ["DELETE", "GET", "POST", "PURGE"].map(String::from).to_vec();
+            let paths: Vec<String> =
+                ["/", "/api", "/api/", "/apix", "/api/v1", "/healthz", "/cart", "/x"].map(String::from).to_vec();
+            let mut connections: Vec<Connection> = declared.connections().cloned().collect();
+            connections.extend(declared.probe_connections());
+            for connection in connections {
+                let on = declared.requests_on(&connection);
+                let one_by_one: Vec<bool> = methods
+                    .iter()
+                    .flat_map(|m| paths.iter().map(move |p| Request { method: m.clone(), path: p.clone() }))
+                    .map(|r| on.allow(&r))
+                    .collect();
+                assert_eq!(on.allow_all(&methods, &paths), one_by_one, "{connection:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn exposures_by_host_are_those_whose_host_matches() {
+        let mut policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let mut wildcard = policy.exposures[0].clone();
+        wildcard.host = "*.example.com".into();
+        policy.exposures.push(wildcard);
+        let mut other = policy.exposures[0].clone();
+        other.host = "*.".into();
+        policy.exposures.push(other);
+        let world = World::new(&policy);
+        let declared = Declared::new(&world);
+        for host in
+            ["shop.example.com", "a.example.com", "a.b.example.com", "example.com", "x.", ".", "", "*.example.com"]
+        {
+            let scanned: Vec<&Exposure> = policy.exposures.iter().filter(|e| host_matches(&e.host, host)).collect();
+            assert_eq!(declared.exposures_on(host), scanned, "{host}");
+        }
     }
 
     #[test]

@@ -15,28 +15,24 @@
 //! size of the policy.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// Items by the namespace and one label their selectors require.
 #[derive(Debug, Default)]
 pub struct SelectorIndex {
-    namespaces: FastMap<String, Bucket>,
-    /// Items not confined to one namespace.
-    anywhere: Bucket,
+    /// Items by a hash of where they are filed: (namespace or none, label or none).
+    /// Two places may share a hash; that only adds candidates, which callers check
+    /// anyway, and keeps the index one flat table of numbers.
+    filed: FastMap<u64, Vec<usize>>,
+    /// Whether any item is filed without a namespace.
+    anywhere: bool,
 }
 
-#[derive(Debug, Default)]
-struct Bucket {
-    /// Label key, then value, to the items that require that label.
-    by_label: FastMap<String, FastMap<String, Vec<usize>>>,
-    /// Items that require no label (an empty selector, or only expressions).
-    unlabelled: Vec<usize>,
-}
-
-impl Bucket {
-    fn is_empty(&self) -> bool {
-        self.by_label.is_empty() && self.unlabelled.is_empty()
-    }
+/// Where an item is filed, hashed.
+fn place(namespace: Option<&str>, label: Option<(&str, &str)>) -> u64 {
+    let mut hasher = Fnv::default();
+    (namespace, label).hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A hash map with string keys looked up in verify's innermost loops: namespaces,
@@ -71,16 +67,8 @@ impl SelectorIndex {
     /// Files `item`: `namespace` when it can only select pods of that namespace,
     /// `label` when it can only select pods that carry that label (key, value).
     pub fn insert(&mut self, item: usize, namespace: Option<&str>, label: Option<(&str, &str)>) {
-        let bucket = match namespace {
-            Some(ns) => self.namespaces.entry(ns.to_string()).or_default(),
-            None => &mut self.anywhere,
-        };
-        match label {
-            Some((key, value)) => {
-                bucket.by_label.entry(key.to_string()).or_default().entry(value.to_string()).or_default().push(item)
-            }
-            None => bucket.unlabelled.push(item),
-        }
+        self.anywhere |= namespace.is_none();
+        self.filed.entry(place(namespace, label)).or_default().push(item);
     }
 
     /// The items that may select a pod of `namespace` with `labels`: ascending, each
@@ -88,26 +76,24 @@ impl SelectorIndex {
     pub fn candidates(&self, namespace: &str, labels: &BTreeMap<String, String>) -> Vec<usize> {
         let mut out: Vec<usize> = self.each_candidate(namespace, labels).collect();
         out.sort_unstable();
+        out.dedup();
         out
     }
 
-    /// [`SelectorIndex::candidates`] in no particular order (each still once), for
-    /// questions that do not depend on it ("does any ...").
+    /// [`SelectorIndex::candidates`] in no particular order, perhaps more than once,
+    /// for questions that depend on neither ("does any ...").
     pub fn each_candidate<'a>(
         &'a self,
-        namespace: &str,
+        namespace: &'a str,
         labels: &'a BTreeMap<String, String>,
     ) -> impl Iterator<Item = usize> + 'a {
-        let anywhere = Some(&self.anywhere).filter(|b| !b.is_empty());
-        let in_namespace = if self.namespaces.is_empty() { None } else { self.namespaces.get(namespace) };
-        // An item is filed once, under one label or none, so no item comes twice.
-        [in_namespace, anywhere].into_iter().flatten().flat_map(move |bucket| {
-            let labelled = labels
-                .iter()
-                .filter_map(|(key, value)| bucket.by_label.get(key).and_then(|values| values.get(value)))
-                .flatten();
-            bucket.unlabelled.iter().chain(labelled).copied()
-        })
+        let namespaces = [Some(namespace), None].into_iter().filter(|ns| ns.is_some() || self.anywhere);
+        let places = namespaces.flat_map(move |ns| {
+            let labelled = labels.iter().map(move |(k, v)| place(ns, Some((k.as_str(), v.as_str()))));
+            std::iter::once(place(ns, None)).chain(labelled)
+        });
+        let filed = (!self.filed.is_empty()).then_some(places).into_iter().flatten();
+        filed.filter_map(|p| self.filed.get(&p)).flatten().copied()
     }
 }
 

@@ -26,15 +26,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use crate::verify::value::{Mapping, Value};
 use rayon::prelude::*;
 
-use crate::verify::value::{Mapping, Value};
-
-use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
+use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
 use super::index::{first_label, SelectorIndex};
 use super::world::cidr_contains;
 use super::{
-    Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Pod, Problem, Request, Verdict, World,
+    Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
+    Verdict, World,
 };
 
 /// Istio's default root namespace (mesh config `rootNamespace`): policies here without a
@@ -203,48 +203,25 @@ impl IstioPolicies {
         let mut problems = Vec::new();
         let mut peer_authentications = Vec::new();
         let mut authorization_policies = Vec::new();
-        for manifest in manifests.iter().filter(|m| m.group() == GROUP) {
-            let kind = manifest.kind();
-            if kind != "PeerAuthentication" && kind != "AuthorizationPolicy" {
-                continue;
+        let ours =
+            |m: &&Manifest| m.group() == GROUP && matches!(m.kind(), "PeerAuthentication" | "AuthorizationPolicy");
+        // Each object reads on its own (in parallel); they are taken in order after.
+        let read: Vec<(&Manifest, Option<Read>, Vec<String>)> = manifests
+            .par_iter()
+            .filter(ours)
+            .map(|m| {
+                let mut notes = Vec::new();
+                let read = read_object(m, trust_domain, &mut notes);
+                (m, read, notes)
+            })
+            .collect();
+        for (manifest, read, notes) in read {
+            match read {
+                Some(Read::PeerAuthentication(pa)) => peer_authentications.push(pa),
+                Some(Read::AuthorizationPolicy(policy)) => authorization_policies.push(policy),
+                None => {}
             }
-            let mut problem = |message: String| problems.push(Problem { at: manifest.at.clone(), message });
-            let version = manifest.api_version.rsplit('/').next().unwrap_or_default();
-            if !VERSIONS.contains(&version) {
-                problem(format!("apiVersion `{}` is not one verify reads (v1, v1beta1)", manifest.api_version));
-                continue;
-            }
-            let Some(namespace) = manifest.at.namespace.clone() else {
-                problem("has no `metadata.namespace`".into());
-                continue;
-            };
-            let mut notes = Vec::new();
-            if kind == "PeerAuthentication" {
-                match peer_authentication(manifest, namespace, &mut notes) {
-                    Ok(pa) => peer_authentications.push(pa),
-                    Err(e) => notes.push(e),
-                }
-                notes.into_iter().for_each(problem);
-                continue;
-            }
-            match authorization_policy(manifest, namespace, &mut notes) {
-                Ok(Some(policy)) => {
-                    if policy.action == Action::Custom {
-                        notes.push(
-                            "action `CUSTOM` hands requests to an external authorizer that verify cannot see; \
-                             verify assumes it denies what its rules match"
-                                .into(),
-                        );
-                    }
-                    authorization_policies.push(policy);
-                }
-                Ok(None) => {}
-                Err(e) => notes.push(e),
-            }
-            notes.into_iter().for_each(problem);
-        }
-        for policy in &mut authorization_policies {
-            add_local_principals(policy, trust_domain);
+            problems.extend(notes.into_iter().map(|message| Problem { at: manifest.at.clone(), message }));
         }
         peer_authentications.sort_by(|a, b| a.age.cmp(&b.age));
         conflicting_peer_authentications(&peer_authentications, &mut problems);
@@ -462,6 +439,17 @@ impl Layer for IstioPolicies {
     }
 
     fn candidates(&self, world: &World) -> Vec<Connection> {
+        self.candidate_groups(world).expand(world)
+    }
+
+    /// Sources that ALLOW rules name by principal or namespace one by one. Into a
+    /// workload no policy applies to, open ports: its sidecar tells sources apart only
+    /// by whether they have one (mTLS).
+    fn candidate_groups(&self, world: &World) -> Candidates {
+        let (meshed, unmeshed): (Vec<Endpoint>, Vec<Endpoint>) =
+            world.endpoints.iter().cloned().partition(|e| world.pod(e).is_some_and(|p| p.meshed));
+        let classes = vec![meshed, unmeshed];
+        let mut open = Vec::new();
         let mut by_principal: BTreeMap<String, Vec<&Endpoint>> = BTreeMap::new();
         for endpoint in &world.endpoints {
             if let Some(pod) = world.pod(endpoint).filter(|p| p.meshed) {
@@ -474,8 +462,15 @@ impl Layer for IstioPolicies {
         };
         for destination in &world.endpoints {
             let Some(pod) = world.pod(destination).filter(|p| p.meshed) else { continue };
+            let applicable = self.applicable(&pod);
+            if applicable.is_empty() {
+                for port in world.ports_to(destination) {
+                    open.push(OpenPort { destination: destination.clone(), port, classes: vec![0, 1] });
+                }
+                continue;
+            }
             let allows: Vec<&AuthorizationPolicy> =
-                self.applicable(&pod).into_iter().filter(|p| p.action == Action::Allow).collect();
+                applicable.into_iter().filter(|p| p.action == Action::Allow).collect();
             if allows.is_empty() {
                 // Nothing but DENY can apply, which never adds a connection.
                 for source in &world.endpoints {
@@ -494,9 +489,9 @@ impl Layer for IstioPolicies {
                 }
             }
         }
-        out.sort();
+        out.par_sort_unstable();
         out.dedup();
-        out
+        Candidates { connections: out, classes, open, open_sides: Vec::new() }
     }
 
     fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision {
@@ -558,12 +553,13 @@ impl Layer for IstioPolicies {
         verdicts
     }
 
-    fn allows_requests(&self, world: &World, connection: &Connection, requests: &[Request]) -> Vec<bool> {
-        match self.inbound(world, connection) {
+    fn allows_requests(&self, world: &World, connections: &[&Connection], requests: &[Request]) -> Vec<Vec<bool>> {
+        let allowed = |connection: &Connection| match self.inbound(world, connection) {
             Ok(inbound) if inbound.http => requests.iter().map(|r| inbound.allows(self, Traffic::Http(r))).collect(),
             Ok(inbound) => vec![inbound.allows(self, Traffic::Tcp); requests.len()],
             Err(decided) => vec![decided.allowed; requests.len()],
-        }
+        };
+        connections.iter().map(|c| allowed(c)).collect()
     }
 
     /// The connection's part (peer, mTLS, applicable policies) once, then each request.
@@ -736,6 +732,9 @@ fn operation_matches(operation: &Operation, port: &str, traffic: Traffic) -> boo
 /// the local trust domain: adds that form next to each such pattern of the policy, so
 /// that matching principals is a plain string match.
 fn add_local_principals(policy: &mut AuthorizationPolicy, trust_domain: &str) {
+    if trust_domain == LOCAL_TRUST_DOMAIN {
+        return;
+    }
     let add = |field: &mut Field| {
         let local = |patterns: &[String]| -> Vec<String> {
             patterns
@@ -827,6 +826,53 @@ fn conflicting_peer_authentications(all: &[PeerAuthentication], problems: &mut V
 
 // --- Reading the objects -------------------------------------------------------------
 
+/// One object read.
+enum Read {
+    PeerAuthentication(PeerAuthentication),
+    AuthorizationPolicy(AuthorizationPolicy),
+}
+
+/// A PeerAuthentication or AuthorizationPolicy, if it decides anything; what is wrong
+/// with it into `notes`.
+fn read_object(manifest: &Manifest, trust_domain: &str, notes: &mut Vec<String>) -> Option<Read> {
+    let version = manifest.api_version.rsplit('/').next().unwrap_or_default();
+    if !VERSIONS.contains(&version) {
+        notes.push(format!("apiVersion `{}` is not one verify reads (v1, v1beta1)", manifest.api_version));
+        return None;
+    }
+    let Some(namespace) = manifest.at.namespace.clone() else {
+        notes.push("has no `metadata.namespace`".into());
+        return None;
+    };
+    if manifest.kind() == "PeerAuthentication" {
+        return match peer_authentication(manifest, namespace, notes) {
+            Ok(pa) => Some(Read::PeerAuthentication(pa)),
+            Err(e) => {
+                notes.push(e);
+                None
+            }
+        };
+    }
+    match authorization_policy(manifest, namespace, notes) {
+        Ok(Some(mut policy)) => {
+            if policy.action == Action::Custom {
+                notes.push(
+                    "action `CUSTOM` hands requests to an external authorizer that verify cannot see; \
+                     verify assumes it denies what its rules match"
+                        .into(),
+                );
+            }
+            add_local_principals(&mut policy, trust_domain);
+            Some(Read::AuthorizationPolicy(policy))
+        }
+        Ok(None) => None,
+        Err(e) => {
+            notes.push(e);
+            None
+        }
+    }
+}
+
 fn peer_authentication(
     manifest: &Manifest,
     namespace: String,
@@ -898,8 +944,9 @@ fn authorization_policy(
         Some(other) => return Err(format!("`spec.action` is {}, not a string", show(other))),
     };
     let mut rules = Vec::new();
-    for (i, rule) in sequence(spec.get("rules"), "spec.rules")?.iter().enumerate() {
-        rules.push(read_rule(rule, &format!("spec.rules[{i}]"), notes)?);
+    let rules_at = At::Root("spec.rules");
+    for (i, rule) in sequence(spec.get("rules"), rules_at)?.iter().enumerate() {
+        rules.push(read_rule(rule, &rules_at.index(i), notes)?);
     }
     Ok(Some(AuthorizationPolicy {
         at: manifest.at.clone(),
@@ -910,19 +957,21 @@ fn authorization_policy(
     }))
 }
 
-fn read_rule(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Rule, String> {
+fn read_rule(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<Rule, String> {
     let empty = Mapping::new();
     let rule = mapping_or_empty(value, at, &empty)?;
     check_keys(rule, at, &["from", "to", "when"], notes);
     let mut out = Rule::default();
-    for (i, from) in sequence(rule.get("from"), &format!("{at}.from"))?.iter().enumerate() {
-        let entry = mapping_or_empty(from, &format!("{at}.from[{i}]"), &empty)?;
-        check_keys(entry, &format!("{at}.from[{i}]"), &["source"], notes);
-        let at = format!("{at}.from[{i}].source");
-        let source = mapping_or_empty(entry.get("source").unwrap_or(&Value::Null), &at, &empty)?;
+    let from_at = at.field("from");
+    for (i, from) in sequence(rule.get("from"), from_at)?.iter().enumerate() {
+        let entry_at = from_at.index(i);
+        let entry = mapping_or_empty(from, entry_at, &empty)?;
+        check_keys(entry, entry_at, &["source"], notes);
+        let at = entry_at.field("source");
+        let source = mapping_or_empty(entry.get("source").unwrap_or(&Value::Null), at, &empty)?;
         check_keys(
             source,
-            &at,
+            at,
             &[
                 "principals",
                 "notPrincipals",
@@ -938,39 +987,42 @@ fn read_rule(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Rule, S
             notes,
         );
         out.from.push(Source {
-            principals: field(source, &at, "principals")?,
-            namespaces: field(source, &at, "namespaces")?,
-            ip_blocks: field(source, &at, "ipBlocks")?,
-            remote_ip_blocks: field(source, &at, "remoteIpBlocks")?,
-            request_principals: field(source, &at, "requestPrincipals")?,
+            principals: field(source, &at, ["principals", "notPrincipals"])?,
+            namespaces: field(source, &at, ["namespaces", "notNamespaces"])?,
+            ip_blocks: field(source, &at, ["ipBlocks", "notIpBlocks"])?,
+            remote_ip_blocks: field(source, &at, ["remoteIpBlocks", "notRemoteIpBlocks"])?,
+            request_principals: field(source, &at, ["requestPrincipals", "notRequestPrincipals"])?,
         });
     }
-    for (i, to) in sequence(rule.get("to"), &format!("{at}.to"))?.iter().enumerate() {
-        let entry = mapping_or_empty(to, &format!("{at}.to[{i}]"), &empty)?;
-        check_keys(entry, &format!("{at}.to[{i}]"), &["operation"], notes);
-        let at = format!("{at}.to[{i}].operation");
-        let operation = mapping_or_empty(entry.get("operation").unwrap_or(&Value::Null), &at, &empty)?;
+    let to_at = at.field("to");
+    for (i, to) in sequence(rule.get("to"), to_at)?.iter().enumerate() {
+        let entry_at = to_at.index(i);
+        let entry = mapping_or_empty(to, entry_at, &empty)?;
+        check_keys(entry, entry_at, &["operation"], notes);
+        let at = entry_at.field("operation");
+        let operation = mapping_or_empty(entry.get("operation").unwrap_or(&Value::Null), at, &empty)?;
         check_keys(
             operation,
-            &at,
+            at,
             &["ports", "notPorts", "methods", "notMethods", "paths", "notPaths", "hosts", "notHosts"],
             notes,
         );
         out.to.push(Operation {
-            ports: field(operation, &at, "ports")?,
-            methods: field(operation, &at, "methods")?,
-            paths: field(operation, &at, "paths")?,
-            hosts: field(operation, &at, "hosts")?,
+            ports: field(operation, &at, ["ports", "notPorts"])?,
+            methods: field(operation, &at, ["methods", "notMethods"])?,
+            paths: field(operation, &at, ["paths", "notPaths"])?,
+            hosts: field(operation, &at, ["hosts", "notHosts"])?,
         });
     }
-    for (i, when) in sequence(rule.get("when"), &format!("{at}.when"))?.iter().enumerate() {
-        let at = format!("{at}.when[{i}]");
-        let condition = mapping(when, &at)?;
-        check_keys(condition, &at, &["key", "values", "notValues"], notes);
+    let when_at = at.field("when");
+    for (i, when) in sequence(rule.get("when"), when_at)?.iter().enumerate() {
+        let at = when_at.index(i);
+        let condition = mapping(when, at)?;
+        check_keys(condition, at, &["key", "values", "notValues"], notes);
         let key = condition.get("key").and_then(Value::as_str).ok_or_else(|| format!("`{at}.key` is missing"))?;
         let f = Field {
-            values: strings(condition.get("values"), &at)?,
-            not_values: strings(condition.get("notValues"), &at)?,
+            values: strings(condition.get("values"), at)?,
+            not_values: strings(condition.get("notValues"), at)?,
         };
         out.when.push(match key {
             "source.principal" => Condition::SourcePrincipal(f),
@@ -991,12 +1043,8 @@ fn read_rule(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Rule, S
 }
 
 /// `name` and `notName` of an Istio source or operation.
-fn field(map: &Mapping, at: &str, name: &str) -> Result<Field, String> {
-    let not = format!("not{}{}", name[..1].to_ascii_uppercase(), &name[1..]);
-    Ok(Field {
-        values: strings(map.get(name), &format!("{at}.{name}"))?,
-        not_values: strings(map.get(not.as_str()), &format!("{at}.{not}"))?,
-    })
+fn field(map: &Mapping, at: &At, [name, not]: [&str; 2]) -> Result<Field, String> {
+    Ok(Field { values: strings(map.get(name), at.field(name))?, not_values: strings(map.get(not), at.field(not))? })
 }
 
 fn selector(spec: &Mapping, notes: &mut Vec<String>) -> Result<Option<BTreeMap<String, String>>, String> {
@@ -1018,8 +1066,8 @@ fn selector(spec: &Mapping, notes: &mut Vec<String>) -> Result<Option<BTreeMap<S
 }
 
 /// A list of strings; numbers are taken as written (`ports: [8080]`).
-fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
-    sequence(value, at)?
+fn strings(value: Option<&Value>, at: impl std::fmt::Display) -> Result<Vec<String>, String> {
+    sequence(value, &at)?
         .iter()
         .map(|v| match v {
             Value::String(s) => Ok(s.clone()),
@@ -1031,7 +1079,7 @@ fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
 
 /// Unknown fields change nothing in Istio (the API server prunes them), so they are
 /// ignored here too, but a typo such as `form:` silently widens a rule: worth telling.
-fn check_keys(map: &Mapping, at: &str, known: &[&str], notes: &mut Vec<String>) {
+fn check_keys(map: &Mapping, at: impl std::fmt::Display, known: &[&str], notes: &mut Vec<String>) {
     for key in map.keys() {
         if !key.as_str().is_some_and(|k| known.contains(&k)) {
             notes.push(format!("`{at}` has unknown field {}, which Istio ignores", show(key)));
@@ -1041,3 +1089,36 @@ fn check_keys(map: &Mapping, at: &str, known: &[&str], notes: &mut Vec<String>) 
 
 #[cfg(test)]
 mod tests;
+
+/// The indexes against the plain scans they replace.
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind};
+
+    #[test]
+    fn applicable_policies_are_those_a_scan_finds() {
+        let policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let mut manifests = crate::verify::manifests::from_objects(&crate::backends::emit_all(&policy)).unwrap();
+        // A mesh-wide policy, one in another namespace and a namespace-wide one.
+        let extra = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: mesh, namespace: istio-system}\nspec: {action: DENY, rules: [{to: [{operation: {ports: ['1']}}]}]}\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: root-api, namespace: istio-system}\nspec: {selector: {matchLabels: {app: api}}, rules: [{}]}\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: shop-wide, namespace: shop}\nspec: {rules: [{}]}\n";
+        manifests.extend(crate::verify::manifests::parse_documents(std::path::Path::new("t.yaml"), extra).unwrap());
+        let (layer, _) = IstioPolicies::new(&manifests, &policy.target.trust_domain);
+        let world = World::new(&policy);
+        for endpoint in &world.endpoints {
+            let Some(pod) = world.pod(endpoint) else { continue };
+            let scanned: Vec<&ObjectRef> = layer
+                .authorization_policies
+                .iter()
+                .filter(|p| {
+                    (p.namespace == pod.namespace || p.namespace == ROOT_NAMESPACE)
+                        && p.selector.as_ref().map_or(true, |s| labels_match(s, pod.labels))
+                })
+                .map(|p| &p.at)
+                .collect();
+            let indexed: Vec<&ObjectRef> = layer.applicable(&pod).iter().map(|p| &p.at).collect();
+            assert_eq!(indexed, scanned, "{endpoint:?}");
+        }
+    }
+}

@@ -28,13 +28,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::verify::value::{Mapping, Value};
+use rayon::prelude::*;
 
-use super::crd_value::{age, mapping, mapping_or_empty, sequence, show};
+use std::fmt::Display;
+
+use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
 use super::index::{first_label, FastMap, SelectorIndex};
 use super::world::cidr_contains;
 use super::{
     Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
-    World,
+    Verdict, World,
 };
 
 const GROUP: &str = "policy.linkerd.io";
@@ -325,10 +328,41 @@ impl LinkerdPolicies {
         let mut problems = Vec::new();
         let mut server_ages = Vec::new();
         let mut route_ages = Vec::new();
-        for manifest in manifests {
-            let mut notes = Vec::new();
-            if let Err(e) = layer.read(manifest, &mut notes, &mut server_ages, &mut route_ages) {
-                notes.push(e);
+        // Each object reads on its own (in parallel); they are taken in order after.
+        let read: Vec<(&Manifest, Option<Read>, Vec<String>)> = manifests
+            .par_iter()
+            .map(|manifest| {
+                let mut notes = Vec::new();
+                let read = layer.read(manifest, &mut notes).unwrap_or_else(|e| {
+                    notes.push(e);
+                    None
+                });
+                (manifest, read, notes)
+            })
+            .filter(|(_, read, notes)| read.is_some() || !notes.is_empty())
+            .collect();
+        for (manifest, read, notes) in read {
+            match read {
+                Some(Read::Namespace(policy)) => {
+                    layer.namespace_defaults.insert(manifest.at.name.clone(), (policy, manifest.at.clone()));
+                }
+                Some(Read::Server(server)) => {
+                    layer.servers.push(server);
+                    server_ages.push(age(manifest));
+                }
+                Some(Read::Route(route)) => {
+                    layer.routes.push(route);
+                    route_ages.push(age(manifest));
+                }
+                Some(Read::Policy(policy)) => layer.policies.push(policy),
+                Some(Read::MeshTls(namespace, identities)) => {
+                    layer.mesh_tls.entry(namespace).or_default().insert(manifest.at.name.clone(), identities);
+                }
+                Some(Read::Network(namespace, networks)) => {
+                    layer.networks.entry(namespace).or_default().insert(manifest.at.name.clone(), networks);
+                }
+                Some(Read::ServerAuthorization(authz)) => layer.server_authorizations.push(authz),
+                None => {}
             }
             problems.extend(notes.into_iter().map(|message| Problem { at: manifest.at.clone(), message }));
         }
@@ -340,13 +374,7 @@ impl LinkerdPolicies {
     }
 
     /// Reads one manifest if it is a kind Linkerd's inbound policy reads.
-    fn read(
-        &mut self,
-        manifest: &Manifest,
-        notes: &mut Vec<String>,
-        server_ages: &mut Vec<(String, String)>,
-        route_ages: &mut Vec<(String, String)>,
-    ) -> Result<(), String> {
+    fn read(&self, manifest: &Manifest, notes: &mut Vec<String>) -> Result<Option<Read>, String> {
         let version = manifest.api_version.rsplit('/').next().unwrap_or_default();
         let kind = manifest.kind();
         let versions: &[&str] = match (manifest.group(), kind) {
@@ -359,7 +387,7 @@ impl LinkerdPolicies {
             (GROUP | GATEWAY_GROUP, "GRPCRoute") => {
                 return Err("GRPCRoutes are not interpreted: requests on gRPC Servers are not verified".into())
             }
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
         if !versions.contains(&version) {
             return Err(format!(
@@ -369,46 +397,31 @@ impl LinkerdPolicies {
             ));
         }
         if kind == "Namespace" {
-            return self.read_namespace(manifest);
+            return read_namespace(manifest);
         }
         let namespace = manifest.at.namespace.clone().ok_or("has no `metadata.namespace`")?;
         let empty = Mapping::new();
         let spec = mapping_or_empty(manifest.spec(), "spec", &empty)?;
-        let name = manifest.at.name.clone();
-        match kind {
-            "Server" => {
-                self.servers.push(server(manifest, spec, namespace, notes)?);
-                server_ages.push(age(manifest));
-            }
-            "HTTPRoute" => {
-                if let Some(route) = route(manifest, spec, namespace, notes)? {
-                    self.routes.push(route);
-                    route_ages.push(age(manifest));
-                }
-            }
-            "AuthorizationPolicy" => self.policies.push(authorization_policy(manifest, spec, namespace)?),
+        Ok(Some(match kind {
+            "Server" => Read::Server(server(manifest, spec, namespace, notes)?),
+            "HTTPRoute" => match route(manifest, spec, namespace, notes)? {
+                Some(route) => Read::Route(route),
+                None => return Ok(None),
+            },
+            "AuthorizationPolicy" => Read::Policy(authorization_policy(manifest, spec, namespace)?),
             "MeshTLSAuthentication" => {
                 let identities = self.mesh_tls_identities(spec, &namespace)?;
-                self.mesh_tls.entry(namespace).or_default().insert(name, Identities::new(identities));
+                Read::MeshTls(namespace, Identities::new(identities))
             }
             "NetworkAuthentication" => {
-                let networks = networks(spec.get("networks"), "spec.networks")?;
+                let networks = networks(spec.get("networks"), &At::Root("spec.networks"))?;
                 if networks.is_empty() {
                     return Err("`spec.networks` is empty: Linkerd rejects it".into());
                 }
-                self.networks.entry(namespace).or_default().insert(name, networks);
+                Read::Network(namespace, networks)
             }
-            _ => self.server_authorizations.push(self.server_authorization(manifest, spec, namespace)?),
-        }
-        Ok(())
-    }
-
-    fn read_namespace(&mut self, manifest: &Manifest) -> Result<(), String> {
-        let annotations = &manifest.value["metadata"]["annotations"];
-        let Some(value) = annotations.get(DEFAULT_POLICY_ANNOTATION) else { return Ok(()) };
-        let policy = default_policy(value).map_err(|e| format!("annotation `{DEFAULT_POLICY_ANNOTATION}`: {e}"))?;
-        self.namespace_defaults.insert(manifest.at.name.clone(), (policy, manifest.at.clone()));
-        Ok(())
+            _ => Read::ServerAuthorization(self.server_authorization(manifest, spec, namespace)?),
+        }))
     }
 
     fn identity(&self, namespace: &str, account: &str) -> String {
@@ -418,13 +431,14 @@ impl LinkerdPolicies {
     fn mesh_tls_identities(&self, spec: &Mapping, namespace: &str) -> Result<Vec<IdentityMatch>, String> {
         let mut out: Vec<IdentityMatch> =
             strings(spec.get("identities"), "spec.identities")?.iter().map(|s| identity_match(s)).collect();
-        for (i, reference) in sequence(spec.get("identityRefs"), "spec.identityRefs")?.iter().enumerate() {
-            let at = format!("spec.identityRefs[{i}]");
-            let reference = mapping(reference, &at)?;
-            let name = string(reference, "name", &at)?;
-            match string(reference, "kind", &at)?.as_str() {
+        let refs_at = At::Root("spec.identityRefs");
+        for (i, reference) in sequence(spec.get("identityRefs"), refs_at)?.iter().enumerate() {
+            let at = refs_at.index(i);
+            let reference = mapping(reference, at)?;
+            let name = string(reference, "name", at)?;
+            match string(reference, "kind", at)?.as_str() {
                 "ServiceAccount" => {
-                    let ns = optional_string(reference, "namespace", &at)?.unwrap_or_else(|| namespace.to_string());
+                    let ns = optional_string(reference, "namespace", at)?.unwrap_or_else(|| namespace.to_string());
                     out.push(IdentityMatch::Exact(self.identity(&ns, &name)));
                 }
                 "Namespace" => out.push(IdentityMatch::Suffix(format!("{name}.{}", self.identity_suffix))),
@@ -448,11 +462,11 @@ impl LinkerdPolicies {
         let server = mapping(spec.get("server").unwrap_or(&Value::Null), "spec.server")?;
         let server = match (server.get("name"), server.get("selector")) {
             (Some(Value::String(name)), None) => ServerRef::Name(name.clone()),
-            (None, Some(selector)) => ServerRef::Selector(label_selector(selector, "spec.server.selector")?),
+            (None, Some(selector)) => ServerRef::Selector(label_selector(selector, &At::Root("spec.server.selector"))?),
             _ => return Err("`spec.server` must have exactly one of `name` (a string) and `selector`".into()),
         };
         let client = mapping(spec.get("client").unwrap_or(&Value::Null), "spec.client")?;
-        let networks = networks(client.get("networks"), "spec.client.networks")?;
+        let networks = networks(client.get("networks"), &At::Root("spec.client.networks"))?;
         let unauthenticated = match client.get("unauthenticated") {
             None | Some(Value::Null) => false,
             Some(Value::Bool(b)) => *b,
@@ -469,12 +483,13 @@ impl LinkerdPolicies {
                     .iter()
                     .map(|s| identity_match(s))
                     .collect();
-                let accounts = sequence(mesh.get("serviceAccounts"), "spec.client.meshTLS.serviceAccounts")?;
+                let accounts_at = At::Root("spec.client.meshTLS.serviceAccounts");
+                let accounts = sequence(mesh.get("serviceAccounts"), accounts_at)?;
                 for (i, account) in accounts.iter().enumerate() {
-                    let at = format!("spec.client.meshTLS.serviceAccounts[{i}]");
-                    let account = mapping(account, &at)?;
-                    let ns = optional_string(account, "namespace", &at)?.unwrap_or_else(|| namespace.clone());
-                    ids.push(IdentityMatch::Exact(self.identity(&ns, &string(account, "name", &at)?)));
+                    let at = accounts_at.index(i);
+                    let account = mapping(account, at)?;
+                    let ns = optional_string(account, "namespace", at)?.unwrap_or_else(|| namespace.clone());
+                    ids.push(IdentityMatch::Exact(self.identity(&ns, &string(account, "name", at)?)));
                 }
                 if ids.is_empty() {
                     return Err("authorizes no clients: Linkerd rejects it".into());
@@ -807,6 +822,73 @@ impl Layer for LinkerdPolicies {
         }
     }
 
+    /// Per destination port, its Server, routes and sample requests once.
+    fn verdicts(&self, world: &World, connections: &[Connection]) -> Vec<Verdict> {
+        let mut by_destination: BTreeMap<&Endpoint, Vec<usize>> = BTreeMap::new();
+        for (i, connection) in connections.iter().enumerate() {
+            by_destination.entry(&connection.destination).or_default().push(i);
+        }
+        let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
+        let decided: Vec<(usize, bool)> = by_destination
+            .par_iter()
+            .flat_map_iter(|(destination, indexes)| {
+                let pod = world.pod(destination).filter(|p| p.meshed);
+                // Per port, what decides it and (once needed) its sample requests.
+                let mut ports: BTreeMap<L4Port, (Inbound, Option<Vec<Request>>)> = BTreeMap::new();
+                let mut allowed = |connection: &Connection| {
+                    // Without a proxy nothing is enforced.
+                    let Some(pod) = &pod else { return true };
+                    let (inbound, samples) =
+                        ports.entry(connection.port).or_insert_with(|| (self.inbound(world, pod, connection), None));
+                    let peer = self.peer(world, &connection.source);
+                    match inbound.server {
+                        None => self.default_for(pod.namespace).0.admits(&peer),
+                        Some(server) if inbound.routes.is_empty() => {
+                            !self.server_grants(server, &peer).is_empty() || server.access.admits(&peer)
+                        }
+                        // As `decide`: whether any sample request passes.
+                        Some(server) => {
+                            let mut on_routes = OnRoutes::new(self, server, &inbound.routes, &peer);
+                            let samples = samples.get_or_insert_with(|| sample_requests(&inbound.routes));
+                            samples.iter().any(|r| on_routes.allows(r))
+                        }
+                    }
+                };
+                indexes.iter().map(|i| (*i, allowed(&connections[*i]))).collect::<Vec<_>>()
+            })
+            .collect();
+        let mut verdicts = vec![Verdict { allowed: false, sides: None }; connections.len()];
+        for (i, allowed) in decided {
+            verdicts[i].allowed = allowed;
+        }
+        verdicts
+    }
+
+    /// Per port, the route each request goes to once: it does not depend on the peer.
+    fn allows_requests(&self, world: &World, connections: &[&Connection], requests: &[Request]) -> Vec<Vec<bool>> {
+        let mut ports: BTreeMap<L4Port, (Inbound, Vec<Option<usize>>)> = BTreeMap::new();
+        let mut allowed = |connection: &Connection| {
+            let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
+                return vec![true; requests.len()];
+            };
+            let (inbound, selected) = ports.entry(connection.port).or_insert_with(|| {
+                let inbound = self.inbound(world, &pod, connection);
+                let selected = requests.iter().map(|r| select_route(&inbound.routes, r)).collect();
+                (inbound, selected)
+            });
+            match inbound.server {
+                Some(server) if !inbound.routes.is_empty() => {
+                    let peer = self.peer(world, &connection.source);
+                    let mut on_routes = OnRoutes::new(self, server, &inbound.routes, &peer);
+                    selected.iter().map(|route| route.is_some_and(|i| on_routes.allows_on(i))).collect()
+                }
+                // Without routes the answer does not depend on the request.
+                _ => vec![self.decide(world, connection, None).allowed; requests.len()],
+            }
+        };
+        connections.iter().map(|c| allowed(c)).collect()
+    }
+
     fn decide(&self, world: &World, connection: &Connection, request: Option<&Request>) -> Decision {
         // Without a proxy nothing is enforced.
         let Some(pod) = world.pod(&connection.destination).filter(|p| p.meshed) else {
@@ -952,6 +1034,27 @@ impl RouteMatch {
     }
 }
 
+/// What decides connections into a meshed pod's port, whoever the peer: the Server
+/// that selects it, the routes that apply, and requests that sample them.
+struct Inbound<'a> {
+    server: Option<&'a Server>,
+    /// Empty when routes do not apply (no Server, not HTTP, or none attached).
+    routes: Vec<&'a Route>,
+}
+
+impl LinkerdPolicies {
+    fn inbound(&self, world: &World, pod: &Pod, connection: &Connection) -> Inbound<'_> {
+        let server = self.server_for(pod, connection.port);
+        let routes: Vec<&Route> = match server {
+            Some(server) if server.http_routes && is_http(world, &connection.destination, connection.port) => {
+                self.routes_of(server).collect()
+            }
+            _ => Vec::new(),
+        };
+        Inbound { server, routes }
+    }
+}
+
 /// Requests on a Server with routes, from one peer: a request's decision depends only on
 /// the route it goes to, so each route's is found once.
 struct OnRoutes<'a> {
@@ -962,12 +1065,29 @@ struct OnRoutes<'a> {
     server_grants: Vec<ObjectRef>,
     /// Per route (by position in `routes`), its decision once found.
     decided: Vec<Option<Decision>>,
+    /// Per route, whether its decision allows, once found.
+    allowed: Vec<Option<bool>>,
 }
 
 impl<'a> OnRoutes<'a> {
     fn new(layer: &'a LinkerdPolicies, server: &'a Server, routes: &'a [&'a Route], peer: &'a Peer) -> Self {
         let server_grants = layer.server_grants(server, peer);
-        OnRoutes { layer, server, routes, peer, server_grants, decided: vec![None; routes.len()] }
+        let (decided, allowed) = (vec![None; routes.len()], vec![None; routes.len()]);
+        OnRoutes { layer, server, routes, peer, server_grants, decided, allowed }
+    }
+
+    /// Whether [`OnRoutes::decide`] allows, without naming the objects.
+    fn allows(&mut self, request: &Request) -> bool {
+        select_route(self.routes, request).is_some_and(|i| self.allows_on(i))
+    }
+
+    /// Whether requests that go to the `i`th route are allowed.
+    fn allows_on(&mut self, i: usize) -> bool {
+        let (layer, server, route, peer) = (self.layer, self.server, self.routes[i], self.peer);
+        let server_granted = !self.server_grants.is_empty();
+        *self.allowed[i].get_or_insert_with(|| {
+            server_granted || server.access.admits(peer) || !layer.route_grants(route, peer).is_empty()
+        })
     }
 
     fn decide(&mut self, request: &Request) -> Decision {
@@ -1064,6 +1184,28 @@ fn sort_by_age<T>(items: Vec<T>, ages: Vec<(String, String)>) -> Vec<T> {
 
 // --- Reading the objects -------------------------------------------------------------
 
+/// One object read, of a kind that decides something.
+enum Read {
+    /// A Namespace's default inbound policy.
+    Namespace(DefaultPolicy),
+    Server(Server),
+    Route(Route),
+    Policy(AuthorizationPolicy),
+    /// A MeshTLSAuthentication in a namespace.
+    MeshTls(String, Identities),
+    /// A NetworkAuthentication in a namespace.
+    Network(String, Vec<Network>),
+    ServerAuthorization(ServerAuthorization),
+}
+
+/// A Namespace's default inbound policy, if its annotation sets one.
+fn read_namespace(manifest: &Manifest) -> Result<Option<Read>, String> {
+    let annotations = &manifest.value["metadata"]["annotations"];
+    let Some(value) = annotations.get(DEFAULT_POLICY_ANNOTATION) else { return Ok(None) };
+    let policy = default_policy(value).map_err(|e| format!("annotation `{DEFAULT_POLICY_ANNOTATION}`: {e}"))?;
+    Ok(Some(Read::Namespace(policy)))
+}
+
 fn default_policy(value: &Value) -> Result<DefaultPolicy, String> {
     Ok(match value.as_str() {
         Some("all-unauthenticated") => DefaultPolicy::AllUnauthenticated,
@@ -1080,7 +1222,7 @@ fn server(manifest: &Manifest, spec: &Mapping, namespace: String, notes: &mut Ve
     if spec.contains_key("externalWorkloadSelector") {
         return Err("`externalWorkloadSelector` selects mesh expansion workloads, which verify does not model".into());
     }
-    let pod_selector = label_selector(spec.get("podSelector").unwrap_or(&Value::Null), "spec.podSelector")?;
+    let pod_selector = label_selector(spec.get("podSelector").unwrap_or(&Value::Null), &At::Root("spec.podSelector"))?;
     let port = match spec.get("port") {
         Some(Value::Number(n)) => PortRef::Number(
             n.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| format!("`spec.port` {n} is not a port"))?,
@@ -1135,17 +1277,18 @@ fn route(
     notes: &mut Vec<String>,
 ) -> Result<Option<Route>, String> {
     let mut servers = Vec::new();
-    for (i, parent) in sequence(spec.get("parentRefs"), "spec.parentRefs")?.iter().enumerate() {
-        let at = format!("spec.parentRefs[{i}]");
-        let parent = mapping(parent, &at)?;
-        let kind = optional_string(parent, "kind", &at)?;
-        let group = optional_string(parent, "group", &at)?;
-        let parent_namespace = optional_string(parent, "namespace", &at)?;
+    let parents_at = At::Root("spec.parentRefs");
+    for (i, parent) in sequence(spec.get("parentRefs"), parents_at)?.iter().enumerate() {
+        let at = parents_at.index(i);
+        let parent = mapping(parent, at)?;
+        let kind = optional_string(parent, "kind", at)?;
+        let group = optional_string(parent, "group", at)?;
+        let parent_namespace = optional_string(parent, "namespace", at)?;
         if kind.as_deref() == Some("Server")
             && group.as_deref() == Some(GROUP)
             && parent_namespace.map_or(true, |ns| ns == namespace)
         {
-            servers.push(string(parent, "name", &at)?);
+            servers.push(string(parent, "name", at)?);
         }
     }
     if servers.is_empty() {
@@ -1156,14 +1299,16 @@ fn route(
         return Ok(Some(route_of(manifest, namespace, servers, Vec::new())));
     }
     let mut rules = Vec::new();
-    let rule_values = sequence(spec.get("rules"), "spec.rules")?;
+    let rules_at = At::Root("spec.rules");
+    let rule_values = sequence(spec.get("rules"), rules_at)?;
     for (i, rule) in rule_values.iter().enumerate() {
-        let at = format!("spec.rules[{i}]");
+        let at = rules_at.index(i);
         let empty = Mapping::new();
-        let rule = mapping_or_empty(rule, &at, &empty)?;
+        let rule = mapping_or_empty(rule, at, &empty)?;
         let mut matches = Vec::new();
-        for (j, m) in sequence(rule.get("matches"), &format!("{at}.matches"))?.iter().enumerate() {
-            matches.push(route_match(m, &format!("{at}.matches[{j}]"), notes)?);
+        let matches_at = at.field("matches");
+        for (j, m) in sequence(rule.get("matches"), matches_at)?.iter().enumerate() {
+            matches.push(route_match(m, &matches_at.index(j), notes)?);
         }
         rules.push(matches);
     }
@@ -1185,12 +1330,12 @@ fn route_of(manifest: &Manifest, namespace: String, servers: Vec<String>, rules:
     }
 }
 
-fn route_match(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<RouteMatch, String> {
+fn route_match(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<RouteMatch, String> {
     let empty = Mapping::new();
     let m = mapping_or_empty(value, at, &empty)?;
     let mut never = false;
     for key in ["headers", "queryParams"] {
-        if !sequence(m.get(key), &format!("{at}.{key}"))?.is_empty() {
+        if !sequence(m.get(key), at.field(key))?.is_empty() {
             notes.push(format!("`{at}` matches on {key}: verify's requests carry none, so it never matches"));
             never = true;
         }
@@ -1198,9 +1343,10 @@ fn route_match(value: &Value, at: &str, notes: &mut Vec<String>) -> Result<Route
     let path = match m.get("path").filter(|v| !v.is_null()) {
         None => PathMatch::Prefix("/".into()),
         Some(path) => {
-            let path = mapping(path, &format!("{at}.path"))?;
-            let value = optional_string(path, "value", &format!("{at}.path"))?.unwrap_or_else(|| "/".into());
-            match optional_string(path, "type", &format!("{at}.path"))?.as_deref() {
+            let path_at = at.field("path");
+            let path = mapping(path, path_at)?;
+            let value = optional_string(path, "value", path_at)?.unwrap_or_else(|| "/".into());
+            match optional_string(path, "type", path_at)?.as_deref() {
                 None | Some("PathPrefix") => PathMatch::Prefix(value),
                 Some("Exact") => PathMatch::Exact(value),
                 Some("RegularExpression") => {
@@ -1231,14 +1377,13 @@ fn authorization_policy(manifest: &Manifest, spec: &Mapping, namespace: String) 
         other => return Err(format!("targets a `{other}`, which verify does not interpret")),
     };
     let mut required = Vec::new();
-    for (i, reference) in
-        sequence(spec.get("requiredAuthenticationRefs"), "spec.requiredAuthenticationRefs")?.iter().enumerate()
-    {
-        let at = format!("spec.requiredAuthenticationRefs[{i}]");
-        let reference = mapping(reference, &at)?;
-        let name = string(reference, "name", &at)?;
-        let ns = optional_string(reference, "namespace", &at)?.unwrap_or_else(|| namespace.clone());
-        required.push(match string(reference, "kind", &at)?.as_str() {
+    let refs_at = At::Root("spec.requiredAuthenticationRefs");
+    for (i, reference) in sequence(spec.get("requiredAuthenticationRefs"), refs_at)?.iter().enumerate() {
+        let at = refs_at.index(i);
+        let reference = mapping(reference, at)?;
+        let name = string(reference, "name", at)?;
+        let ns = optional_string(reference, "namespace", at)?.unwrap_or_else(|| namespace.clone());
+        required.push(match string(reference, "kind", at)?.as_str() {
             "MeshTLSAuthentication" => AuthenticationRef::MeshTls(ns, name),
             "NetworkAuthentication" => AuthenticationRef::Network(ns, name),
             "ServiceAccount" => AuthenticationRef::ServiceAccount(ns, name),
@@ -1251,13 +1396,13 @@ fn authorization_policy(manifest: &Manifest, spec: &Mapping, namespace: String) 
     Ok(AuthorizationPolicy { at: manifest.at.clone(), namespace, target, required })
 }
 
-fn networks(value: Option<&Value>, at: &str) -> Result<Vec<Network>, String> {
+fn networks(value: Option<&Value>, at: &At) -> Result<Vec<Network>, String> {
     let mut out = Vec::new();
     for (i, network) in sequence(value, at)?.iter().enumerate() {
-        let at = format!("{at}[{i}]");
-        let network = mapping(network, &at)?;
-        let cidr = string(network, "cidr", &at)?;
-        let except = strings(network.get("except"), &format!("{at}.except"))?;
+        let at = at.index(i);
+        let network = mapping(network, at)?;
+        let cidr = string(network, "cidr", at)?;
+        let except = strings(network.get("except"), at.field("except"))?;
         for block in std::iter::once(&cidr).chain(&except) {
             let address = block.split('/').next().unwrap_or_default();
             if address.parse::<IpAddr>().is_err() {
@@ -1269,21 +1414,22 @@ fn networks(value: Option<&Value>, at: &str) -> Result<Vec<Network>, String> {
     Ok(out)
 }
 
-fn label_selector(value: &Value, at: &str) -> Result<LabelSelector, String> {
+fn label_selector(value: &Value, at: &At) -> Result<LabelSelector, String> {
     let selector = mapping(value, at)?;
     let mut out = LabelSelector::default();
     if let Some(labels) = selector.get("matchLabels").filter(|v| !v.is_null()) {
-        for (k, v) in mapping(labels, &format!("{at}.matchLabels"))? {
+        for (k, v) in mapping(labels, at.field("matchLabels"))? {
             match (k.as_str(), v.as_str()) {
                 (Some(k), Some(v)) => out.labels.insert(k.to_string(), v.to_string()),
                 _ => return Err(format!("`{at}.matchLabels` entry {}: {} is not a string pair", show(k), show(v))),
             };
         }
     }
-    for (i, e) in sequence(selector.get("matchExpressions"), &format!("{at}.matchExpressions"))?.iter().enumerate() {
-        let at = format!("{at}.matchExpressions[{i}]");
-        let e = mapping(e, &at)?;
-        let operator = match string(e, "operator", &at)?.as_str() {
+    let expressions_at = at.field("matchExpressions");
+    for (i, e) in sequence(selector.get("matchExpressions"), expressions_at)?.iter().enumerate() {
+        let at = expressions_at.index(i);
+        let e = mapping(e, at)?;
+        let operator = match string(e, "operator", at)?.as_str() {
             "In" => Operator::In,
             "NotIn" => Operator::NotIn,
             "Exists" => Operator::Exists,
@@ -1291,26 +1437,26 @@ fn label_selector(value: &Value, at: &str) -> Result<LabelSelector, String> {
             other => return Err(format!("`{at}.operator` `{other}` is not a selector operator")),
         };
         out.expressions.push(Expression {
-            key: string(e, "key", &at)?,
+            key: string(e, "key", at)?,
             operator,
-            values: strings(e.get("values"), &format!("{at}.values"))?,
+            values: strings(e.get("values"), at.field("values"))?,
         });
     }
     Ok(out)
 }
 
-fn strings(value: Option<&Value>, at: &str) -> Result<Vec<String>, String> {
-    sequence(value, at)?
+fn strings(value: Option<&Value>, at: impl Display) -> Result<Vec<String>, String> {
+    sequence(value, &at)?
         .iter()
         .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("`{at}` holds {}, not a string", show(v))))
         .collect()
 }
 
-fn string(map: &Mapping, key: &str, at: &str) -> Result<String, String> {
-    optional_string(map, key, at)?.ok_or_else(|| format!("`{at}.{key}` is missing"))
+fn string(map: &Mapping, key: &str, at: impl Display) -> Result<String, String> {
+    optional_string(map, key, &at)?.ok_or_else(|| format!("`{at}.{key}` is missing"))
 }
 
-fn optional_string(map: &Mapping, key: &str, at: &str) -> Result<Option<String>, String> {
+fn optional_string(map: &Mapping, key: &str, at: impl Display) -> Result<Option<String>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -1320,3 +1466,55 @@ fn optional_string(map: &Mapping, key: &str, at: &str) -> Result<Option<String>,
 
 #[cfg(test)]
 mod tests;
+
+/// The indexes against the plain scans they replace.
+#[cfg(test)]
+mod index_tests {
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind};
+
+    #[test]
+    fn indexes_find_what_scans_of_every_object_find() {
+        let policy = shop(IngressKind::Traefik, MeshKind::Linkerd);
+        let manifests = crate::verify::manifests::from_objects(&crate::backends::emit_all(&policy)).unwrap();
+        let (layer, problems) = LinkerdPolicies::new(&manifests, &policy.target.identity_suffix);
+        assert!(problems.is_empty(), "{problems:?}");
+        let world = World::new(&policy);
+        for endpoint in &world.endpoints {
+            let Some(pod) = world.pod(endpoint) else { continue };
+            let scanned: Vec<&Server> = layer
+                .servers
+                .iter()
+                .filter(|s| s.namespace == pod.namespace && s.pod_selector.matches(pod.labels))
+                .collect();
+            let indexed = layer.servers_selecting(&pod);
+            assert_eq!(
+                indexed.iter().map(|s| &s.at).collect::<Vec<_>>(),
+                scanned.iter().map(|s| &s.at).collect::<Vec<_>>()
+            );
+        }
+        assert!(!layer.servers.is_empty() && !layer.routes.is_empty() && !layer.policies.is_empty());
+        for server in &layer.servers {
+            let scanned: Vec<&ObjectRef> = layer
+                .routes
+                .iter()
+                .filter(|r| r.namespace == server.namespace && r.servers.contains(&server.name))
+                .map(|r| &r.at)
+                .collect();
+            assert_eq!(layer.routes_of(server).map(|r| &r.at).collect::<Vec<_>>(), scanned);
+            let scanned: Vec<&ObjectRef> = layer
+                .policies
+                .iter()
+                .filter(|p| p.namespace == server.namespace)
+                .filter(|p| match &p.target {
+                    Target::Server(name) => *name == server.name,
+                    Target::Namespace => true,
+                    Target::Route(..) => false,
+                })
+                .map(|p| &p.at)
+                .collect();
+            assert_eq!(layer.server_policies(server).iter().map(|p| &p.at).collect::<Vec<_>>(), scanned);
+        }
+    }
+}

@@ -222,6 +222,21 @@ impl TraefikRoutes {
     }
 }
 
+impl TraefikRoutes {
+    /// The first route (by priority) that listens on the request's scheme and whose
+    /// rule matches it.
+    fn route_taken(&self, request: &HttpRequest) -> Option<&Route> {
+        let listening = |r: &&Route| if request.tls { r.secure } else { r.plain };
+        // The routes that may match the host, in order.
+        let mut candidates: Vec<usize> =
+            self.by_host.get(&request.host.to_ascii_lowercase()).map_or(&[][..], Vec::as_slice).to_vec();
+        candidates.extend_from_slice(&self.any_host);
+        candidates.sort_unstable();
+        let routes = candidates.into_iter().map(|i| &self.routes[i]);
+        routes.filter(listening).find(|r| r.rule.matches(request))
+    }
+}
+
 impl IngressLayer for TraefikRoutes {
     fn name(&self) -> &'static str {
         "Traefik"
@@ -254,16 +269,7 @@ impl IngressLayer for TraefikRoutes {
     }
 
     fn route(&self, request: &HttpRequest) -> Routing {
-        let listening = |r: &&Route| if request.tls { r.secure } else { r.plain };
-        // The routes that may match the host, in order.
-        let mut candidates: Vec<usize> =
-            self.by_host.get(&request.host.to_ascii_lowercase()).map_or(&[][..], Vec::as_slice).to_vec();
-        candidates.extend_from_slice(&self.any_host);
-        candidates.sort_unstable();
-        let routes = candidates.into_iter().map(|i| &self.routes[i]);
-        let Some(route) = routes.filter(listening).find(|r| r.rule.matches(request)) else {
-            return Routing::NoRoute;
-        };
+        let Some(route) = self.route_taken(request) else { return Routing::NoRoute };
         let mut auth_url = None;
         for step in &route.steps {
             match step {
@@ -738,6 +744,36 @@ mod tests {
 
     fn request(host: &str, path: &str, tls: bool) -> HttpRequest {
         HttpRequest { client: OUTSIDE.parse().unwrap(), host: host.into(), path: path.into(), tls }
+    }
+
+    #[test]
+    fn routes_by_host_are_those_a_scan_of_every_route_finds() {
+        let yaml = ingress_route(
+            "r",
+            "",
+            &[
+                ("Host(`A.example.com`) && PathPrefix(`/a`)", "a", ""),
+                ("Host(`a.example.com`, `b.example.com`)", "ab", ""),
+                ("Host(`c.example.com`) || Host(`a.example.com`)", "ca", ""),
+                ("Host(`c.example.com`) || PathPrefix(`/c`)", "c-or-path", ""),
+                ("!Host(`a.example.com`)", "not-a", ""),
+                ("HostRegexp(`^.+\\.example\\.com$`) && Path(`/r`)", "regexp", ""),
+                ("PathPrefix(`/`)", "catch-all", "    priority: 1\n"),
+            ],
+        );
+        let (layer, problems) = layer(&yaml);
+        assert!(problems.is_empty(), "{problems:?}");
+        for host in ["a.example.com", "A.EXAMPLE.com", "b.example.com", "c.example.com", "d.example.com", "example"] {
+            for path in ["/", "/a", "/c", "/r", "/x"] {
+                for tls in [true, false] {
+                    let request = request(host, path, tls);
+                    let listening = |r: &&Route| if tls { r.secure } else { r.plain };
+                    let scanned = layer.routes.iter().filter(listening).find(|r| r.rule.matches(&request));
+                    let taken = layer.route_taken(&request);
+                    assert_eq!(taken.map(|r| &r.service), scanned.map(|r| &r.service), "{host}{path} {tls}");
+                }
+            }
+        }
     }
 
     fn service_of(routing: Routing) -> Option<String> {

@@ -120,6 +120,26 @@ impl Index<usize> for Value {
     }
 }
 
+/// `value["key"] = …` in tests that edit manifests by hand: as serde_yaml, null
+/// becomes a mapping and a missing key is added as null. Only tests edit manifests.
+#[cfg(test)]
+impl std::ops::IndexMut<&str> for Value {
+    fn index_mut(&mut self, key: &str) -> &mut Value {
+        if self.is_null() {
+            *self = Value::Mapping(Mapping::new());
+        }
+        let Value::Mapping(m) = self else { panic!("cannot index {self:?} with {key:?}") };
+        let at = match m.entries.iter().position(|(k, _)| k.as_str() == Some(key)) {
+            Some(at) => at,
+            None => {
+                m.entries.push((Value::String(key.to_string()), Value::Null));
+                m.entries.len() - 1
+            }
+        };
+        &mut m.entries[at].1
+    }
+}
+
 impl Mapping {
     pub fn new() -> Mapping {
         Mapping::default()

@@ -106,6 +106,8 @@ pub struct World<'p> {
     by_namespace_label: FastMap<&'p str, ByLabel<'p>>,
     /// Endpoints outside the cluster by address, sorted by address.
     by_address: Vec<(IpAddr, Endpoint)>,
+    /// [`World::ports_to`] of each endpoint (by position): asked for per rule.
+    ports: Vec<Vec<L4Port>>,
     /// Per segment (by index), then per managed namespace's other pod, then the other
     /// namespace's pod.
     segment_pods: Vec<PodData<'p>>,
@@ -151,6 +153,7 @@ impl<'p> World<'p> {
             by_label: FastMap::default(),
             by_namespace_label: FastMap::default(),
             by_address: Vec::new(),
+            ports: Vec::new(),
             segment_pods,
             other_pods,
             elsewhere,
@@ -181,6 +184,7 @@ impl<'p> World<'p> {
             world.endpoints.iter().filter_map(|e| Some((world.address(e)?, e.clone()))).collect();
         by_address.sort();
         world.by_address = by_address;
+        world.ports = world.endpoints.iter().map(|e| world.find_ports_to(e)).collect();
         world
     }
 
@@ -291,6 +295,18 @@ impl<'p> World<'p> {
     /// declared ports and one port it does not declare (so that "every port" shows as
     /// wider than declared).
     pub fn ports_to(&self, destination: &Endpoint) -> Vec<L4Port> {
+        self.ports_into(destination).to_vec()
+    }
+
+    /// [`World::ports_to`], borrowed.
+    pub fn ports_into(&self, destination: &Endpoint) -> std::borrow::Cow<'_, [L4Port]> {
+        match self.position(destination) {
+            Some(i) => std::borrow::Cow::Borrowed(&self.ports[i]),
+            None => std::borrow::Cow::Owned(self.find_ports_to(destination)),
+        }
+    }
+
+    fn find_ports_to(&self, destination: &Endpoint) -> Vec<L4Port> {
         let declared: Vec<L4Port> = match destination {
             Endpoint::Segment(id) => {
                 self.policy.segment(*id).ports.iter().map(|p| l4(p.number, p.protocol.transport())).collect()
@@ -379,6 +395,8 @@ pub fn cidr_contains(cidr: &str, ip: IpAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use super::*;
     use crate::ir::sample::{self, shop};
     use crate::ir::{IngressKind, MeshKind};
@@ -391,6 +409,40 @@ mod tests {
         assert!(cidr_contains("2001:db8::/32", "2001:db8::1".parse().unwrap()));
         assert!(!cidr_contains("2001:db8::/32", "8.8.8.8".parse().unwrap()));
         assert!(!cidr_contains("garbage", "8.8.8.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn indexes_find_what_a_scan_of_every_endpoint_finds() {
+        let policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        let world = World::new(&policy);
+        let pods: Vec<(&Endpoint, Pod)> = world.endpoints.iter().filter_map(|e| Some((e, world.pod(e)?))).collect();
+        let labels: BTreeSet<(&str, &str)> =
+            pods.iter().flat_map(|(_, p)| p.labels.iter().map(|(k, v)| (k.as_str(), v.as_str()))).collect();
+        let namespaces = ["shop", "data", "kube-system", OTHER_NAMESPACE, "nowhere"];
+        for namespace in namespaces.iter().map(|ns| Some(*ns)).chain([None]) {
+            for label in labels.iter().copied().map(Some).chain([Some(("app", "nobody")), None]) {
+                let scanned: Vec<&Endpoint> = pods
+                    .iter()
+                    .filter(|(_, p)| namespace.map_or(true, |ns| p.namespace == ns))
+                    .filter(|(_, p)| label.map_or(true, |(k, v)| p.labels.get(k).is_some_and(|l| l == v)))
+                    .map(|(e, _)| *e)
+                    .collect();
+                let indexed: Vec<&Endpoint> = world.pods_with(namespace, label).iter().collect();
+                assert_eq!(indexed, scanned, "{namespace:?} {label:?}");
+            }
+        }
+        for cidr in ["203.0.113.0/24", "0.0.0.0/0", "203.0.113.0/32", "10.0.0.0/8", "::/0", "garbage"] {
+            let indexed: BTreeSet<&Endpoint> = world.addresses_in(cidr).collect();
+            let scanned: BTreeSet<&Endpoint> =
+                world.endpoints.iter().filter(|e| world.address(e).is_some_and(|ip| cidr_contains(cidr, ip))).collect();
+            assert!(indexed.is_superset(&scanned), "{cidr}");
+            assert!(indexed.iter().all(|e| world.address(e).is_some()), "{cidr}");
+        }
+        for (i, endpoint) in world.endpoints.iter().enumerate() {
+            assert_eq!(world.position(endpoint), Some(i));
+            assert_eq!(world.ports_into(endpoint).to_vec(), world.find_ports_to(endpoint));
+        }
+        assert_eq!(world.position(&Endpoint::OtherPod("nowhere".into())), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@
 
 mod parse;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 
@@ -54,42 +54,56 @@ pub struct NetworkPolicies {
 
 /// One direction's rules of one policy, by the peers they name: a policy may hold a rule
 /// per peer (a segment reached by many), and deciding a connection should look only at
-/// the rules that can name its peer.
+/// the rules that can name its peer. Policies with a few rules are not indexed: trying
+/// them all costs less than the index.
 #[derive(Debug, Default)]
 struct PeerIndex {
-    /// Rules with a pod peer, by the namespace and a label that peer requires.
-    pods: SelectorIndex,
+    /// How many rules there are.
+    rules: usize,
+    /// For a policy with many rules: its rules with a pod peer, by the namespace and a
+    /// label that peer requires.
+    pods: Option<SelectorIndex>,
     /// Rules with an `ipBlock` peer: candidates for addresses outside the cluster.
     addresses: Vec<usize>,
     /// Rules without peers: every endpoint.
     everyone: Vec<usize>,
 }
 
+/// Above this many rules, a direction of a policy is indexed by peer.
+const UNINDEXED_RULES: usize = 8;
+
 impl PeerIndex {
     fn new(policy: &NetPol, rules: Option<&[Rule]>) -> PeerIndex {
-        let mut index = PeerIndex::default();
-        for (i, rule) in rules.unwrap_or_default().iter().enumerate() {
+        let rules = rules.unwrap_or_default();
+        if rules.len() <= UNINDEXED_RULES {
+            return PeerIndex { rules: rules.len(), ..PeerIndex::default() };
+        }
+        let mut pods = SelectorIndex::default();
+        let mut index = PeerIndex { rules: rules.len(), ..PeerIndex::default() };
+        for (i, rule) in rules.iter().enumerate() {
             let Some(peers) = &rule.peers else {
                 index.everyone.push(i);
                 continue;
             };
             for peer in peers {
                 match peer {
-                    Peer::Pods { namespaces, pods } => {
-                        index.pods.insert(i, peer_namespace(policy, namespaces.as_ref()), pods.required_label())
+                    Peer::Pods { namespaces, pods: selector } => {
+                        pods.insert(i, peer_namespace(policy, namespaces.as_ref()), selector.required_label())
                     }
                     Peer::IpBlock { .. } => index.addresses.push(i),
                 }
             }
         }
+        index.pods = Some(pods);
         index
     }
 
     /// Whether `admits` holds for a rule that may name the peer, a pod or (`None`) an
     /// address.
     fn any_rule(&self, pod: Option<&Pod>, mut admits: impl FnMut(usize) -> bool) -> bool {
+        let Some(pods) = &self.pods else { return (0..self.rules).any(admits) };
         let named = match pod {
-            Some(pod) => self.pods.each_candidate(pod.namespace, pod.labels).any(&mut admits),
+            Some(pod) => pods.each_candidate(pod.namespace, pod.labels).any(&mut admits),
             None => self.addresses.iter().any(|r| admits(*r)),
         };
         named || self.everyone.iter().any(|r| admits(*r))
@@ -268,9 +282,14 @@ impl NetworkPolicies {
                 };
                 peers.sort();
                 peers.dedup();
+                // Into this pod the ports are the same for every peer.
+                let ingress_ports = (direction == Direction::Ingress).then(|| rule_ports(world, rule, pod_endpoint));
                 for peer in peers {
-                    let destination = if direction == Direction::Ingress { pod_endpoint } else { peer };
-                    out.extend(rule_ports(world, rule, destination).into_iter().map(|port| connect(peer, port)));
+                    let ports = match &ingress_ports {
+                        Some(ports) => ports.clone(),
+                        None => rule_ports(world, rule, peer),
+                    };
+                    out.extend(ports.into_iter().map(|port| connect(peer, port)));
                 }
             }
         }
@@ -461,16 +480,16 @@ fn port_matches(world: &World, rule: &PortRule, port: L4Port, destination: &Endp
 /// `ports`, [`World::ports_to`]; a protocol-wide rule, those numbers in its protocol;
 /// a range, its ends and the destination's ports inside it; a name, what it resolves to.
 fn rule_ports(world: &World, rule: &Rule, destination: &Endpoint) -> Vec<L4Port> {
-    let known = world.ports_to(destination);
-    let Some(port_rules) = &rule.ports else { return known };
-    let mut out = BTreeSet::new();
+    let known = world.ports_into(destination);
+    let Some(port_rules) = &rule.ports else { return known.into_owned() };
+    let mut out = Vec::new();
     for p in port_rules {
         let with_protocol = |number: u16| L4Port { number, transport: p.protocol };
         match &p.port {
             PortMatch::Any => out.extend(known.iter().map(|k| with_protocol(k.number))),
             PortMatch::Range(first, last) => {
-                out.insert(with_protocol(*first));
-                out.insert(with_protocol(*last));
+                out.push(with_protocol(*first));
+                out.push(with_protocol(*last));
                 out.extend(
                     known.iter().filter(|k| (*first..=*last).contains(&k.number)).map(|k| with_protocol(k.number)),
                 );
@@ -487,7 +506,9 @@ fn rule_ports(world: &World, rule: &Rule, destination: &Endpoint) -> Vec<L4Port>
             }
         }
     }
-    out.into_iter().collect()
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `None` (an absent or empty list) matches everything; a list, when any item does.
@@ -500,3 +521,129 @@ fn none_or_any<T>(items: Option<&Vec<T>>, f: impl FnMut(&T) -> bool) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The indexes against the plain scans they replace, on random policies.
+#[cfg(test)]
+mod index_tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::ir::{IngressKind, MeshKind};
+    use crate::verify::manifests::parse_documents;
+
+    const NAMESPACES: [&str; 3] = ["shop", "data", "kube-system"];
+    const APPS: [&str; 4] = ["web", "api", "postgres", "batch"];
+
+    /// A selector of the sample's labels: `{}` or one or two `app`/`k8s-app` labels.
+    fn selector() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("{}".to_string()),
+            prop::sample::select(APPS.to_vec()).prop_map(|app| format!("{{matchLabels: {{app: {app}}}}}")),
+            Just("{matchLabels: {k8s-app: kube-dns}}".to_string()),
+            Just("{matchLabels: {app: web, tier: x}}".to_string()),
+            Just("{matchExpressions: [{key: app, operator: In, values: [api, web]}]}".to_string()),
+        ]
+    }
+
+    fn peer() -> impl Strategy<Value = String> {
+        let namespace = prop::sample::select(NAMESPACES.to_vec())
+            .prop_map(|ns| format!("{{matchLabels: {{kubernetes.io/metadata.name: {ns}}}}}"));
+        prop_oneof![
+            selector().prop_map(|pods| format!("{{podSelector: {pods}}}")),
+            (namespace.clone(), selector())
+                .prop_map(|(ns, pods)| format!("{{namespaceSelector: {ns}, podSelector: {pods}}}")),
+            namespace.prop_map(|ns| format!("{{namespaceSelector: {ns}}}")),
+            Just("{namespaceSelector: {}}".to_string()),
+            Just("{ipBlock: {cidr: 0.0.0.0/0}}".to_string()),
+        ]
+    }
+
+    /// A rule: some peers (none: every peer) and a port.
+    fn rule() -> impl Strategy<Value = String> {
+        (prop::collection::vec(peer(), 0..3), prop::sample::select(vec![None, Some(8080), Some(5432)])).prop_map(
+            |(peers, port)| {
+                let ports = port.map_or(String::new(), |p| format!(", ports: [{{port: {p}}}]"));
+                format!("{{from: [{}]{ports}}}", peers.join(", "))
+            },
+        )
+    }
+
+    /// A policy with up to a dozen ingress rules, so that some are indexed by peer.
+    fn policy() -> impl Strategy<Value = (String, String, Vec<String>)> {
+        (
+            prop::sample::select(NAMESPACES.to_vec()).prop_map(str::to_string),
+            selector(),
+            prop::collection::vec(rule(), 0..12),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        #[test]
+        fn indexed_lookups_equal_linear_scans(policies in prop::collection::vec(policy(), 1..6)) {
+            let yaml: String = policies
+                .iter()
+                .enumerate()
+                .map(|(i, (ns, pods, rules))| {
+                    format!(
+                        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {{name: p{i}, namespace: {ns}}}\nspec: {{podSelector: {pods}, ingress: [{}]}}\n---\n",
+                        rules.join(", ")
+                    )
+                })
+                .collect();
+            let (layer, problems) = NetworkPolicies::new(&parse_documents(Path::new("t.yaml"), &yaml).unwrap());
+            prop_assert!(problems.is_empty(), "{problems:?}");
+            let policy = shop(IngressKind::Nginx, MeshKind::None);
+            let world = World::new(&policy);
+            for endpoint in &world.endpoints {
+                let Some(pod) = world.pod(endpoint) else { continue };
+                let linear: Vec<usize> = (0..layer.policies.len())
+                    .filter(|i| {
+                        let p = &layer.policies[*i];
+                        p.namespace == pod.namespace && p.pods.matches(pod.labels) && p.ingress.is_some()
+                    })
+                    .collect();
+                prop_assert_eq!(layer.isolating(&pod, Direction::Ingress), linear);
+            }
+            for i in 0..layer.policies.len() {
+                let (policy, rules, index) = layer.rules_of(i, Direction::Ingress);
+                for peer in &world.endpoints {
+                    let indexed = index.any_rule(world.pod(peer).as_ref(), |r| rule_matches_peer(&world, policy, &rules[r], peer));
+                    let linear = rules.iter().any(|r| rule_matches_peer(&world, policy, r, peer));
+                    prop_assert_eq!(indexed, linear, "{:?} {:?}", policy.at, peer);
+                }
+            }
+        }
+    }
+
+    /// [`Layer::verdicts`] with the isolating policies found once agrees with deciding
+    /// each connection on its own.
+    #[test]
+    fn verdicts_agree_with_decide_and_sides() {
+        let policy = shop(IngressKind::Nginx, MeshKind::None);
+        let world = World::new(&policy);
+        let manifests = crate::verify::manifests::from_objects(&crate::backends::netpol::emit(&policy)).unwrap();
+        let layer = NetworkPolicies::new(&manifests).0;
+        let connections: Vec<Connection> = world
+            .endpoints
+            .iter()
+            .flat_map(|s| world.endpoints.iter().map(move |d| (s, d)))
+            .flat_map(|(s, d)| {
+                world.ports_to(d).into_iter().map(|port| Connection { source: s.clone(), destination: d.clone(), port })
+            })
+            .collect();
+        let verdicts = layer.verdicts(&world, &connections);
+        for (connection, verdict) in connections.iter().zip(verdicts) {
+            let sides = layer.sides(&world, connection).map(|s| s.map(|d| d.allowed));
+            assert_eq!(
+                verdict,
+                Verdict { allowed: layer.decide(&world, connection, None).allowed, sides },
+                "{connection:?}"
+            );
+        }
+    }
+}

@@ -14,6 +14,7 @@ use std::net::IpAddr;
 
 use crate::verify::value::{Mapping, Value};
 
+use crate::verify::crd_value::At;
 use crate::verify::world::cidr_contains;
 use crate::verify::{Manifest, ObjectRef};
 
@@ -70,7 +71,9 @@ pub(super) enum PortMatch {
 /// selector matches everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct Selector {
-    labels: BTreeMap<String, String>,
+    /// `matchLabels`, sorted by key: selectors come by the hundred thousand, and a
+    /// list of a few pairs takes a fraction of a map's room.
+    labels: Vec<(String, String)>,
     expressions: Vec<Requirement>,
 }
 
@@ -92,12 +95,12 @@ enum Operator {
 impl Selector {
     /// A label (key, value) every pod the selector matches carries, if any.
     pub fn required_label(&self) -> Option<(&str, &str)> {
-        crate::verify::index::first_label(&self.labels)
+        self.labels.first().map(|(k, v)| (k.as_str(), v.as_str()))
     }
 
     /// The value the selector requires for `key`, if it requires one in `matchLabels`.
     pub fn required_value(&self, key: &str) -> Option<&str> {
-        self.labels.get(key).map(String::as_str)
+        self.labels.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
@@ -116,36 +119,6 @@ impl Selector {
 }
 
 type Read<T> = Result<T, String>;
-
-/// Where a value sits in the object, for messages (`spec.ingress[0].from[1]`): a chain
-/// on the stack, written out only when a message needs it. Objects are read by the
-/// thousand and few have anything to report.
-#[derive(Clone, Copy)]
-enum At<'a> {
-    Root(&'a str),
-    Field(&'a At<'a>, &'a str),
-    Index(&'a At<'a>, usize),
-}
-
-impl<'a> At<'a> {
-    fn field(&'a self, name: &'a str) -> At<'a> {
-        At::Field(self, name)
-    }
-
-    fn index(&'a self, i: usize) -> At<'a> {
-        At::Index(self, i)
-    }
-}
-
-impl std::fmt::Display for At<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            At::Root(name) => f.write_str(name),
-            At::Field(parent, name) => write!(f, "{parent}.{name}"),
-            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
-        }
-    }
-}
 
 const SPEC_FIELDS: [&str; 4] = ["podSelector", "policyTypes", "ingress", "egress"];
 const SELECTOR_FIELDS: [&str; 2] = ["matchLabels", "matchExpressions"];
@@ -337,7 +310,7 @@ fn parse_cidr(cidr: &str) -> Option<(IpAddr, u32)> {
 
 fn selector(value: Option<&Value>, at: &At) -> Read<Option<Selector>> {
     let Some(m) = mapping(value, at, Some(&SELECTOR_FIELDS))? else { return Ok(None) };
-    let labels = string_map(m.get("matchLabels"), &at.field("matchLabels"))?;
+    let labels = string_map(m.get("matchLabels"), &at.field("matchLabels"))?.into_iter().collect();
     let mut expressions = Vec::new();
     let list_at = at.field("matchExpressions");
     for (i, item) in sequence(m.get("matchExpressions"), &list_at)?.unwrap_or_default().iter().enumerate() {
