@@ -226,11 +226,12 @@ mod verify_layers {
     fn verify(bencher: Bencher, n: usize, target: &str) {
         let f = fixture(n);
         let built = &f.built[target];
-        bencher.bench(|| {
-            let mut sources = f.compiled.sources.clone();
-            let found = verify::verify_manifests(&mut sources, built.dir.path(), &built.policy, &built.manifests);
-            assert!(found.is_empty(), "the build verifies clean");
-        });
+        bencher.with_inputs(|| (f.compiled.sources.clone(), built.manifests.clone())).bench_values(
+            |(mut sources, manifests)| {
+                let found = verify::verify_manifests(&mut sources, built.dir.path(), &built.policy, manifests);
+                assert!(found.is_empty(), "the build verifies clean");
+            },
+        );
     }
 
     #[divan::bench(args = SIZES, sample_count = 5)]

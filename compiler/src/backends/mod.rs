@@ -27,7 +27,7 @@ mod names;
 pub mod netpol;
 pub mod nginx;
 pub mod traefik;
-mod yaml;
+pub(crate) mod yaml;
 
 pub use names::{object_name, unique_name};
 

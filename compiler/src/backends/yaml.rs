@@ -643,7 +643,7 @@ impl ser::SerializeStruct for &mut Emitter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use proptest::prelude::*;
@@ -690,82 +690,85 @@ mod tests {
         same_as_serde_yaml(&seq(vec![seq(vec![seq(vec!["deep".into()])])]));
     }
 
+    /// Scalars that exercise YAML's quoting and resolution rules; the reader's tests
+    /// use them too.
+    pub(crate) const TRICKY: &[&str] = &[
+        "",
+        "~",
+        "null",
+        "Null",
+        "true",
+        "FALSE",
+        "yes",
+        "0",
+        "8080",
+        "-1",
+        "+1",
+        "007",
+        "-007",
+        "0x1f",
+        "0o17",
+        "0b101",
+        "-0x1f",
+        "+0x1f",
+        "0x+1",
+        "1.5",
+        "1e3",
+        ".5",
+        "5.",
+        ".inf",
+        "-.inf",
+        ".nan",
+        "inf",
+        "NaN",
+        "1_000",
+        "10.0.0.0/8",
+        "::/0",
+        "0.0.0.0/0",
+        "*.example.com",
+        "a: b",
+        "a:b",
+        "a #b",
+        "a#b",
+        "#a",
+        "- a",
+        "-a",
+        "---",
+        "...",
+        "?",
+        "? a",
+        ":",
+        "a:",
+        " a",
+        "a ",
+        "it's",
+        "'",
+        "\"",
+        "@x",
+        "`x`",
+        "%x",
+        "!x",
+        "&x",
+        "[x]",
+        "x]",
+        "{x}",
+        "x,y",
+        "|",
+        ">",
+        "Host(`a.b`) && PathPrefix(`/`)",
+        "a\tb",
+        "a\nb",
+        "é",
+        "cluster.local/ns/a/sa/b",
+        "GET",
+        "/api/*",
+        "12:30",
+        "1:2:3",
+    ];
+
     #[test]
     fn scalars_are_quoted_as_serde_yaml_quotes_them() {
-        let tricky = [
-            "",
-            "~",
-            "null",
-            "Null",
-            "true",
-            "FALSE",
-            "yes",
-            "0",
-            "8080",
-            "-1",
-            "+1",
-            "007",
-            "-007",
-            "0x1f",
-            "0o17",
-            "0b101",
-            "-0x1f",
-            "+0x1f",
-            "0x+1",
-            "1.5",
-            "1e3",
-            ".5",
-            "5.",
-            ".inf",
-            "-.inf",
-            ".nan",
-            "inf",
-            "NaN",
-            "1_000",
-            "10.0.0.0/8",
-            "::/0",
-            "0.0.0.0/0",
-            "*.example.com",
-            "a: b",
-            "a:b",
-            "a #b",
-            "a#b",
-            "#a",
-            "- a",
-            "-a",
-            "---",
-            "...",
-            "?",
-            "? a",
-            ":",
-            "a:",
-            " a",
-            "a ",
-            "it's",
-            "'",
-            "\"",
-            "@x",
-            "`x`",
-            "%x",
-            "!x",
-            "&x",
-            "[x]",
-            "x]",
-            "{x}",
-            "x,y",
-            "|",
-            ">",
-            "Host(`a.b`) && PathPrefix(`/`)",
-            "a\tb",
-            "a\nb",
-            "é",
-            "cluster.local/ns/a/sa/b",
-            "GET",
-            "/api/*",
-            "12:30",
-            "1:2:3",
-        ];
-        for s in tricky {
+        for &s in TRICKY {
             same_as_serde_yaml(&map(&[("k", s.into())]));
             same_as_serde_yaml(&map(&[(s, "v".into())]));
             same_as_serde_yaml(&vec![s]);
@@ -824,7 +827,8 @@ mod tests {
         ]
     }
 
-    fn document(unmodelled: bool) -> impl Strategy<Value = Value> {
+    /// Random documents of maps, sequences and [`scalar`]s, as serde_yaml values.
+    pub(crate) fn document(unmodelled: bool) -> impl Strategy<Value = Value> {
         let collection = move |inner: BoxedStrategy<Value>| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Sequence),

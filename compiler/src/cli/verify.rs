@@ -40,8 +40,11 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
         Ok(manifests) => manifests,
         Err(e) => return usage_error(e),
     };
-    let mut sources = compiled.sources.clone();
-    let diagnostics = verify::verify_manifests(&mut sources, &args.dir, &policy, &manifests);
+    // Only the sources are needed from here (to label diagnostics): the checked model
+    // is freed before the manifests are interpreted.
+    let mut sources = compiled.sources;
+    drop(compiled.model);
+    let diagnostics = verify::verify_manifests(&mut sources, &args.dir, &policy, manifests);
     let what = format!("{} against {name} (target `{}`)", args.dir.display(), policy.target.name);
     let written = output(args.format, &sources, &diagnostics, color, &what);
     let found = if diagnostics.iter().any(|d| d.is_error()) { ExitStatus::Failure } else { ExitStatus::Success };

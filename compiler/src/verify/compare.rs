@@ -305,6 +305,9 @@ fn compare_all(
     is_mesh: bool,
     connections: &[Connection],
 ) -> Vec<Outcome> {
+    if connections.is_empty() {
+        return Vec::new();
+    }
     let verdicts = layer.verdicts(world, connections);
     let mut outcomes: Vec<Outcome> = connections
         .par_iter()
@@ -318,6 +321,9 @@ fn compare_all(
         if matches!(outcome, Outcome::CompareRequests) {
             by_destination.entry(&connections[i].destination).or_default().push(i);
         }
+    }
+    if by_destination.is_empty() {
+        return outcomes;
     }
     let methods = declared.sample_methods(layer.methods());
     let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();

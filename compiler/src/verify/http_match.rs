@@ -48,7 +48,7 @@ pub fn in_ranges(ranges: &[String], client: IpAddr) -> bool {
 pub fn service_port(value: &Value) -> Option<ServicePort> {
     match value {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()).filter(|n| *n > 0).map(ServicePort::Number),
-        Value::String(s) if !s.is_empty() => Some(ServicePort::Name(s.clone())),
+        Value::String(s) if !s.is_empty() => Some(ServicePort::Name(s.to_string())),
         _ => None,
     }
 }

@@ -908,7 +908,7 @@ fn peer_authentication(
 fn mtls_mode(mtls: &Mapping) -> Result<Option<Mtls>, String> {
     match mtls.get("mode") {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => match s.as_str() {
+        Some(Value::String(s)) => match &**s {
             "UNSET" => Ok(None),
             "STRICT" => Ok(Some(Mtls::Strict)),
             "PERMISSIVE" => Ok(Some(Mtls::Permissive)),
@@ -934,7 +934,7 @@ fn authorization_policy(
     }
     let action = match spec.get("action") {
         None | Some(Value::Null) => Action::Allow,
-        Some(Value::String(s)) => match s.as_str() {
+        Some(Value::String(s)) => match &**s {
             "ALLOW" => Action::Allow,
             "DENY" => Action::Deny,
             "CUSTOM" => Action::Custom,
@@ -1070,7 +1070,7 @@ fn strings(value: Option<&Value>, at: impl std::fmt::Display) -> Result<Vec<Stri
     sequence(value, &at)?
         .iter()
         .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
+            Value::String(s) => Ok(s.to_string()),
             Value::Number(n) => Ok(n.to_string()),
             other => Err(format!("`{at}` holds {}, not a string", show(other))),
         })

@@ -461,7 +461,7 @@ impl LinkerdPolicies {
     ) -> Result<ServerAuthorization, String> {
         let server = mapping(spec.get("server").unwrap_or(&Value::Null), "spec.server")?;
         let server = match (server.get("name"), server.get("selector")) {
-            (Some(Value::String(name)), None) => ServerRef::Name(name.clone()),
+            (Some(Value::String(name)), None) => ServerRef::Name(name.to_string()),
             (None, Some(selector)) => ServerRef::Selector(label_selector(selector, &At::Root("spec.server.selector"))?),
             _ => return Err("`spec.server` must have exactly one of `name` (a string) and `selector`".into()),
         };
@@ -1227,14 +1227,14 @@ fn server(manifest: &Manifest, spec: &Mapping, namespace: String, notes: &mut Ve
         Some(Value::Number(n)) => PortRef::Number(
             n.as_u64().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| format!("`spec.port` {n} is not a port"))?,
         ),
-        Some(Value::String(s)) => PortRef::Name(s.clone()),
+        Some(Value::String(s)) => PortRef::Name(s.to_string()),
         other => {
             return Err(format!("`spec.port` is {}, not a port number or name", show(other.unwrap_or(&Value::Null))))
         }
     };
     let http_routes = match spec.get("proxyProtocol") {
         None | Some(Value::Null) => true,
-        Some(Value::String(s)) => match s.as_str() {
+        Some(Value::String(s)) => match &**s {
             "unknown" | "HTTP/1" | "HTTP/2" => true,
             "gRPC" => {
                 notes.push("proxyProtocol `gRPC` reads GRPCRoutes only; its HTTPRoutes are ignored".into());
@@ -1298,16 +1298,17 @@ fn route(
         notes.push("`spec.hostnames`: verify's requests carry no host, so this route is taken never to match".into());
         return Ok(Some(route_of(manifest, namespace, servers, Vec::new())));
     }
-    let mut rules = Vec::new();
     let rules_at = At::Root("spec.rules");
     let rule_values = sequence(spec.get("rules"), rules_at)?;
+    let mut rules = Vec::with_capacity(rule_values.len().max(1));
     for (i, rule) in rule_values.iter().enumerate() {
         let at = rules_at.index(i);
         let empty = Mapping::new();
         let rule = mapping_or_empty(rule, at, &empty)?;
-        let mut matches = Vec::new();
         let matches_at = at.field("matches");
-        for (j, m) in sequence(rule.get("matches"), matches_at)?.iter().enumerate() {
+        let match_values = sequence(rule.get("matches"), matches_at)?;
+        let mut matches = Vec::with_capacity(match_values.len());
+        for (j, m) in match_values.iter().enumerate() {
             matches.push(route_match(m, &matches_at.index(j), notes)?);
         }
         rules.push(matches);
@@ -1459,7 +1460,7 @@ fn string(map: &Mapping, key: &str, at: impl Display) -> Result<String, String> 
 fn optional_string(map: &Mapping, key: &str, at: impl Display) -> Result<Option<String>, String> {
     match map.get(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(s.to_string())),
         Some(other) => Err(format!("`{at}.{key}` is {}, not a string", show(other))),
     }
 }

@@ -4,6 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::verify::block_yaml;
 use crate::verify::value::Value;
 
 /// Where an object came from, for diagnostics: `netpol/shop/x.yaml#2 NetworkPolicy/web`.
@@ -137,14 +138,19 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Manifest>, ReadError> {
 /// The objects of one file's text.
 pub fn parse_documents(file: &Path, text: &str) -> Result<Vec<Manifest>, serde_yaml::Error> {
     use serde::Deserialize;
+    // What segc writes is read without libyaml; anything else (and every error) by
+    // serde_yaml, which reads the same values.
+    let documents = match block_yaml::documents(text) {
+        Some(documents) => documents,
+        None => serde_yaml::Deserializer::from_str(text).map(Value::deserialize).collect::<Result<_, _>>()?,
+    };
     let mut out = Vec::new();
     let mut index = 0;
-    for document in serde_yaml::Deserializer::from_str(text) {
-        let mut value = Value::deserialize(document)?;
+    for mut value in documents {
         let items = match &mut value {
             Value::Mapping(list) if list.get("kind").and_then(Value::as_str) == Some("List") => {
                 match list.remove("items") {
-                    Some(Value::Sequence(items)) => items,
+                    Some(Value::Sequence(items)) => items.into_vec(),
                     _ => Vec::new(),
                 }
             }

@@ -10,6 +10,7 @@
 //! Must not: trust that the manifests came from segc, or look at the AST. The
 //! interpreters (one file per layer) are shared by later commands (`explain`).
 
+mod block_yaml;
 mod compare;
 mod crd_value;
 pub mod declared;
@@ -300,7 +301,7 @@ pub trait IngressLayer: Sync {
 /// diagnostic points into are added to `sources`.
 pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Vec<Diagnostic>, manifests::ReadError> {
     let manifests = manifests::read_dir(dir)?;
-    Ok(verify_manifests(sources, dir, policy, &manifests))
+    Ok(verify_manifests(sources, dir, policy, manifests))
 }
 
 /// The mesh's layer of the target, if it has a mesh, and the problems reading it.
@@ -333,19 +334,20 @@ fn ingress_layer(policy: &Policy, manifests: &[Manifest]) -> (Box<dyn IngressLay
 }
 
 /// [`verify`] of manifests already read from `dir` (the CLI reads them while it
-/// compiles the policy).
+/// compiles the policy). They are freed as soon as the layers have read them: the
+/// comparisons need only what the layers made of them.
 pub fn verify_manifests(
     sources: &mut SourceMap,
     dir: &Path,
     policy: &Policy,
-    manifests: &[Manifest],
+    manifests: Vec<Manifest>,
 ) -> Vec<Diagnostic> {
     let world = World::new(policy);
     // The layers read the same manifests independently: side by side, then their
     // problems in a fixed order.
     let ((declared, (netpol, netpol_problems)), ((mesh, mesh_problems), (ingress, ingress_problems))) = rayon::join(
-        || rayon::join(|| Declared::new(&world), || netpol::NetworkPolicies::new(manifests)),
-        || rayon::join(|| mesh_layer(policy, manifests), || ingress_layer(policy, manifests)),
+        || rayon::join(|| Declared::new(&world), || netpol::NetworkPolicies::new(&manifests)),
+        || rayon::join(|| mesh_layer(policy, &manifests), || ingress_layer(policy, &manifests)),
     );
     let mut report = Reporter::new(sources, dir);
     for problem in netpol_problems.iter().chain(&mesh_problems).chain(&ingress_problems) {
@@ -358,6 +360,9 @@ pub fn verify_manifests(
     if let Some(mesh) = &mesh {
         behind.push((mesh.as_ref(), true));
     }
+    // Freed before the comparisons start, so they reuse the memory rather than add
+    // to it.
+    manifests.into_par_iter().for_each(drop);
     let ((netpol_found, mesh_found), ingress_found) = rayon::join(
         || {
             rayon::join(

@@ -27,8 +27,10 @@ pub enum Value {
     Null,
     Bool(bool),
     Number(Number),
-    String(String),
-    Sequence(Vec<Value>),
+    // Boxed rather than growable: a value is then 24 bytes rather than 32, and a
+    // directory of objects is millions of them.
+    String(Box<str>),
+    Sequence(Box<[Value]>),
     Mapping(Mapping),
     /// A value with a local tag (`!thing value`): no Kubernetes field takes one.
     Tagged(Box<Tagged>),
@@ -44,7 +46,7 @@ pub struct Tagged {
 /// A YAML mapping: its entries in document order, keys unique.
 #[derive(Debug, Clone, PartialEq, Hash, Default)]
 pub struct Mapping {
-    entries: Vec<(Value, Value)>,
+    entries: Box<[(Value, Value)]>,
 }
 
 static NULL: Value = Value::Null;
@@ -87,7 +89,7 @@ impl Value {
         }
     }
 
-    pub fn as_sequence(&self) -> Option<&Vec<Value>> {
+    pub fn as_sequence(&self) -> Option<&[Value]> {
         match self {
             Value::Sequence(items) => Some(items),
             _ => None,
@@ -132,7 +134,9 @@ impl std::ops::IndexMut<&str> for Value {
         let at = match m.entries.iter().position(|(k, _)| k.as_str() == Some(key)) {
             Some(at) => at,
             None => {
-                m.entries.push((Value::String(key.to_string()), Value::Null));
+                let mut entries = std::mem::take(&mut m.entries).into_vec();
+                entries.push((Value::String(key.into()), Value::Null));
+                m.entries = entries.into_boxed_slice();
                 m.entries.len() - 1
             }
         };
@@ -143,6 +147,15 @@ impl std::ops::IndexMut<&str> for Value {
 impl Mapping {
     pub fn new() -> Mapping {
         Mapping::default()
+    }
+
+    /// The mapping of `entries` in their order, or `None` when a key repeats (which
+    /// serde_yaml refuses).
+    pub fn from_entries(entries: Vec<(Value, Value)>) -> Option<Mapping> {
+        if duplicate_key(&entries).is_some() {
+            return None;
+        }
+        Some(Mapping { entries: entries.into_boxed_slice() })
     }
 
     /// The value of the string key `key`.
@@ -157,7 +170,10 @@ impl Mapping {
     /// Removes the string key `key` and returns its value.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let at = self.entries.iter().position(|(k, _)| k.as_str() == Some(key))?;
-        Some(self.entries.remove(at).1)
+        let mut entries = std::mem::take(&mut self.entries).into_vec();
+        let (_, value) = entries.remove(at);
+        self.entries = entries.into_boxed_slice();
+        Some(value)
     }
 
     pub fn len(&self) -> usize {
@@ -262,11 +278,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_str<E>(self, s: &str) -> Result<Value, E> {
-        Ok(Value::String(s.to_string()))
+        Ok(Value::String(s.into()))
     }
 
     fn visit_string<E>(self, s: String) -> Result<Value, E> {
-        Ok(Value::String(s))
+        Ok(Value::String(s.into_boxed_str()))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
@@ -274,8 +290,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(item) = seq.next_element()? {
             items.push(item);
         }
-        items.shrink_to_fit();
-        Ok(Value::Sequence(items))
+        Ok(Value::Sequence(items.into_boxed_slice()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -286,8 +301,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         if let Some(message) = duplicate_key(&entries) {
             return Err(de::Error::custom(message));
         }
-        entries.shrink_to_fit();
-        Ok(Value::Mapping(Mapping { entries }))
+        Ok(Value::Mapping(Mapping { entries: entries.into_boxed_slice() }))
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {

@@ -178,21 +178,24 @@ pub(super) fn read(manifest: &Manifest) -> Read<NetPol> {
 fn rules(value: Option<&Value>, at: &At, peers_field: &str) -> Read<Option<Vec<Rule>>> {
     let Some(items) = sequence(value, at)? else { return Ok(None) };
     let fields = [peers_field, "ports"];
-    let mut out = Vec::new();
+    // Rules, peers and ports come by the hundred thousand: each list at its size.
+    let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let at = at.index(i);
         // A null item decodes to an empty rule in the API server: every peer, every port.
         let rule = mapping(Some(item), &at, Some(&fields))?;
         let field = |name: &str| rule.and_then(|m| m.get(name));
 
-        let mut peers = Vec::new();
         let peers_at = at.field(peers_field);
-        for (j, peer_value) in sequence(field(peers_field), &peers_at)?.unwrap_or_default().iter().enumerate() {
+        let peer_values = sequence(field(peers_field), &peers_at)?.unwrap_or_default();
+        let mut peers = Vec::with_capacity(peer_values.len());
+        for (j, peer_value) in peer_values.iter().enumerate() {
             peers.push(peer(peer_value, &peers_at.index(j))?);
         }
-        let mut ports = Vec::new();
         let ports_at = at.field("ports");
-        for (j, port_value) in sequence(field("ports"), &ports_at)?.unwrap_or_default().iter().enumerate() {
+        let port_values = sequence(field("ports"), &ports_at)?.unwrap_or_default();
+        let mut ports = Vec::with_capacity(port_values.len());
+        for (j, port_value) in port_values.iter().enumerate() {
             ports.push(port(port_value, &ports_at.index(j))?);
         }
         out.push(Rule { peers: (!peers.is_empty()).then_some(peers), ports: (!ports.is_empty()).then_some(ports) });
@@ -267,7 +270,7 @@ fn port(value: &Value, at: &At) -> Read<PortRule> {
                     "`{port_at}` (`{name}`) is neither a number nor a valid port name (at most 15 lower-case letters, digits and `-`, with a letter)"
                 ));
             }
-            PortMatch::Name(name.clone())
+            PortMatch::Name(name.to_string())
         }
         Some(v) => {
             let first = port_number(v, &port_at)?;
