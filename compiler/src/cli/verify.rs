@@ -14,8 +14,9 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
     if !args.dir.is_dir() {
         return usage_error(format_args!("{} is not a directory", args.dir.display()));
     }
-    // Reading the manifests does not depend on the policy: do both at once.
-    let (compiled, manifests) = rayon::join(|| driver::compile(&args.file), || verify::manifests::read_dir(&args.dir));
+    // Reading the files does not depend on the policy: do both at once. Their objects
+    // are parsed once the target is known, each read by its layer as it is parsed.
+    let (compiled, files) = rayon::join(|| driver::compile(&args.file), || verify::manifests::files(&args.dir));
     let compiled = match compiled {
         Ok(compiled) => compiled,
         Err(e) => return usage_error(format_args!("cannot read {name}: {e}")),
@@ -36,15 +37,18 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
         }
         Err(e) => return usage_error(format_args!("{name}: {e}")),
     };
-    let manifests = match manifests {
-        Ok(manifests) => manifests,
+    let files = match files {
+        Ok(files) => files,
         Err(e) => return usage_error(e),
     };
     // Only the sources are needed from here (to label diagnostics): the checked model
     // is freed before the manifests are interpreted.
     let mut sources = compiled.sources;
     drop(compiled.model);
-    let diagnostics = verify::verify_manifests(&mut sources, &args.dir, &policy, manifests);
+    let diagnostics = match verify::verify_files(&mut sources, &args.dir, &policy, files) {
+        Ok(diagnostics) => diagnostics,
+        Err(e) => return usage_error(e),
+    };
     let what = format!("{} against {name} (target `{}`)", args.dir.display(), policy.target.name);
     let written = output(args.format, &sources, &diagnostics, color, &what);
     let found = if diagnostics.iter().any(|d| d.is_error()) { ExitStatus::Failure } else { ExitStatus::Success };

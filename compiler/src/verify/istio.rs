@@ -200,28 +200,32 @@ enum Traffic<'a> {
 
 impl IstioPolicies {
     pub fn new(manifests: &[Manifest], trust_domain: &str) -> (Self, Vec<Problem>) {
+        let items = manifests.par_iter().filter_map(|m| IstioPolicies::read(m, trust_domain)).collect();
+        IstioPolicies::from_items(items, trust_domain)
+    }
+
+    /// The object read on its own, if it is a kind this layer reads.
+    pub fn read(manifest: &Manifest, trust_domain: &str) -> Option<Item> {
+        let ours = manifest.group() == GROUP && matches!(manifest.kind(), "PeerAuthentication" | "AuthorizationPolicy");
+        ours.then(|| {
+            let mut notes = Vec::new();
+            let read = read_object(manifest, trust_domain, &mut notes);
+            Item { at: manifest.at.clone(), read, notes }
+        })
+    }
+
+    /// The layer of the objects read, in the order of their files.
+    pub fn from_items(items: Vec<Item>, trust_domain: &str) -> (Self, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut peer_authentications = Vec::new();
         let mut authorization_policies = Vec::new();
-        let ours =
-            |m: &&Manifest| m.group() == GROUP && matches!(m.kind(), "PeerAuthentication" | "AuthorizationPolicy");
-        // Each object reads on its own (in parallel); they are taken in order after.
-        let read: Vec<(&Manifest, Option<Read>, Vec<String>)> = manifests
-            .par_iter()
-            .filter(ours)
-            .map(|m| {
-                let mut notes = Vec::new();
-                let read = read_object(m, trust_domain, &mut notes);
-                (m, read, notes)
-            })
-            .collect();
-        for (manifest, read, notes) in read {
+        for Item { at, read, notes } in items {
             match read {
                 Some(Read::PeerAuthentication(pa)) => peer_authentications.push(pa),
                 Some(Read::AuthorizationPolicy(policy)) => authorization_policies.push(policy),
                 None => {}
             }
-            problems.extend(notes.into_iter().map(|message| Problem { at: manifest.at.clone(), message }));
+            problems.extend(notes.into_iter().map(|message| Problem { at: at.clone(), message }));
         }
         peer_authentications.sort_by(|a, b| a.age.cmp(&b.age));
         conflicting_peer_authentications(&peer_authentications, &mut problems);
@@ -830,6 +834,15 @@ fn conflicting_peer_authentications(all: &[PeerAuthentication], problems: &mut V
 enum Read {
     PeerAuthentication(PeerAuthentication),
     AuthorizationPolicy(AuthorizationPolicy),
+}
+
+/// What [`IstioPolicies`] reads of one object of its kinds, on its own: verify reads
+/// each object as it parses it and keeps only this.
+pub struct Item {
+    at: ObjectRef,
+    read: Option<Read>,
+    /// What is wrong with the object.
+    notes: Vec<String>,
 }
 
 /// A PeerAuthentication or AuthorizationPolicy, if it decides anything; what is wrong

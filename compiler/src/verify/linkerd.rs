@@ -314,7 +314,16 @@ struct Peer {
 
 impl LinkerdPolicies {
     pub fn new(manifests: &[Manifest], identity_suffix: &str) -> (Self, Vec<Problem>) {
-        let mut layer = LinkerdPolicies {
+        let layer = LinkerdPolicies::reader(identity_suffix);
+        let items = manifests.par_iter().filter_map(|m| layer.read_item(m)).collect();
+        layer.with_items(items)
+    }
+
+    /// The layer before it has read anything: what reads each object on its own
+    /// ([`LinkerdPolicies::read_item`]), then takes them all
+    /// ([`LinkerdPolicies::with_items`]).
+    pub fn reader(identity_suffix: &str) -> Self {
+        LinkerdPolicies {
             identity_suffix: identity_suffix.to_string(),
             namespace_defaults: BTreeMap::new(),
             servers: Vec::new(),
@@ -324,53 +333,56 @@ impl LinkerdPolicies {
             mesh_tls: FastMap::default(),
             networks: FastMap::default(),
             indexes: Indexes::default(),
-        };
+        }
+    }
+
+    /// The object read on its own, if it decides anything or something is wrong with it.
+    pub fn read_item(&self, manifest: &Manifest) -> Option<Item> {
+        let mut notes = Vec::new();
+        let read = self.read(manifest, &mut notes).unwrap_or_else(|e| {
+            notes.push(e);
+            None
+        });
+        let age = matches!(read, Some(Read::Server(_) | Read::Route(_))).then(|| age(manifest));
+        (read.is_some() || !notes.is_empty()).then(|| Item { at: manifest.at.clone(), age, read, notes })
+    }
+
+    /// The layer of the objects read, in the order of their files.
+    pub fn with_items(mut self, items: Vec<Item>) -> (Self, Vec<Problem>) {
+        let layer = &mut self;
         let mut problems = Vec::new();
         let mut server_ages = Vec::new();
         let mut route_ages = Vec::new();
-        // Each object reads on its own (in parallel); they are taken in order after.
-        let read: Vec<(&Manifest, Option<Read>, Vec<String>)> = manifests
-            .par_iter()
-            .map(|manifest| {
-                let mut notes = Vec::new();
-                let read = layer.read(manifest, &mut notes).unwrap_or_else(|e| {
-                    notes.push(e);
-                    None
-                });
-                (manifest, read, notes)
-            })
-            .filter(|(_, read, notes)| read.is_some() || !notes.is_empty())
-            .collect();
-        for (manifest, read, notes) in read {
+        for Item { at, age, read, notes } in items {
             match read {
                 Some(Read::Namespace(policy)) => {
-                    layer.namespace_defaults.insert(manifest.at.name.clone(), (policy, manifest.at.clone()));
+                    layer.namespace_defaults.insert(at.name.clone(), (policy, at.clone()));
                 }
                 Some(Read::Server(server)) => {
                     layer.servers.push(server);
-                    server_ages.push(age(manifest));
+                    server_ages.push(age.unwrap_or_default());
                 }
                 Some(Read::Route(route)) => {
                     layer.routes.push(route);
-                    route_ages.push(age(manifest));
+                    route_ages.push(age.unwrap_or_default());
                 }
                 Some(Read::Policy(policy)) => layer.policies.push(policy),
                 Some(Read::MeshTls(namespace, identities)) => {
-                    layer.mesh_tls.entry(namespace).or_default().insert(manifest.at.name.clone(), identities);
+                    layer.mesh_tls.entry(namespace).or_default().insert(at.name.clone(), identities);
                 }
                 Some(Read::Network(namespace, networks)) => {
-                    layer.networks.entry(namespace).or_default().insert(manifest.at.name.clone(), networks);
+                    layer.networks.entry(namespace).or_default().insert(at.name.clone(), networks);
                 }
                 Some(Read::ServerAuthorization(authz)) => layer.server_authorizations.push(authz),
                 None => {}
             }
-            problems.extend(notes.into_iter().map(|message| Problem { at: manifest.at.clone(), message }));
+            problems.extend(notes.into_iter().map(|message| Problem { at: at.clone(), message }));
         }
         layer.servers = sort_by_age(std::mem::take(&mut layer.servers), server_ages);
         layer.routes = sort_by_age(std::mem::take(&mut layer.routes), route_ages);
         layer.missing_references(&mut problems);
-        layer.indexes = Indexes::new(&layer);
-        (layer, problems)
+        layer.indexes = Indexes::new(layer);
+        (self, problems)
     }
 
     /// Reads one manifest if it is a kind Linkerd's inbound policy reads.
@@ -1183,6 +1195,17 @@ fn sort_by_age<T>(items: Vec<T>, ages: Vec<(String, String)>) -> Vec<T> {
 }
 
 // --- Reading the objects -------------------------------------------------------------
+
+/// What [`LinkerdPolicies`] reads of one object, on its own: verify reads each object
+/// as it parses it and keeps only this.
+pub struct Item {
+    at: ObjectRef,
+    /// Of Servers and routes, which the oldest of several wins.
+    age: Option<(String, String)>,
+    read: Option<Read>,
+    /// What is wrong with the object.
+    notes: Vec<String>,
+}
 
 /// One object read, of a kind that decides something.
 enum Read {

@@ -4,6 +4,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
+
 use crate::verify::block_yaml;
 use crate::verify::value::Value;
 
@@ -57,6 +59,11 @@ impl std::fmt::Display for ObjectRef {
     }
 }
 
+/// The API group of an `apiVersion` (`""` for core kinds).
+pub fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(g, _)| g)
+}
+
 /// One Kubernetes object read from disk.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Manifest {
@@ -69,7 +76,7 @@ pub struct Manifest {
 impl Manifest {
     /// The API group (`""` for core kinds).
     pub fn group(&self) -> &str {
-        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+        group_of(&self.api_version)
     }
 
     pub fn kind(&self) -> &str {
@@ -102,7 +109,34 @@ impl std::error::Error for ReadError {}
 /// multi-document files and `kind: List` included), sorted by file and position.
 /// Documents without `kind` (empty documents, comments only) are skipped.
 pub fn read_dir(dir: &Path) -> Result<Vec<Manifest>, ReadError> {
-    let mut files = Vec::new();
+    let parsed: Vec<Result<Vec<Manifest>, ReadError>> = files(dir)?.par_iter().map(File::manifests).collect();
+    let mut manifests = Vec::new();
+    for file in parsed {
+        manifests.extend(file?);
+    }
+    Ok(manifests)
+}
+
+/// One manifest file's text, not yet parsed.
+pub struct File {
+    path: PathBuf,
+    /// `path` relative to the directory read, as objects name it.
+    relative: PathBuf,
+    text: String,
+}
+
+impl File {
+    /// The objects of the file, in order.
+    pub fn manifests(&self) -> Result<Vec<Manifest>, ReadError> {
+        parse_documents(&self.relative, &self.text).map_err(|e| ReadError::Yaml(self.path.clone(), e))
+    }
+}
+
+/// The text of every `*.yaml`, `*.yml` and `*.json` file under `dir`, sorted by path.
+/// Parsing is left to the caller, so it can read each file's objects as it parses
+/// them rather than hold every object's tree at once.
+pub fn files(dir: &Path) -> Result<Vec<File>, ReadError> {
+    let mut paths = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
     while let Some(current) = pending.pop() {
         let entries = fs::read_dir(&current).map_err(|e| ReadError::Io(current.clone(), e))?;
@@ -113,26 +147,22 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Manifest>, ReadError> {
             if file_type.is_dir() {
                 pending.push(path);
             } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json") {
-                files.push(path);
+                paths.push(path);
             }
         }
     }
-    files.sort();
-    // Files are independent: parse them in parallel, keeping their order.
-    use rayon::prelude::*;
-    let parsed: Vec<Result<Vec<Manifest>, ReadError>> = files
-        .par_iter()
+    paths.sort();
+    let read: Vec<Result<File, ReadError>> = paths
+        .into_par_iter()
         .map(|path| {
-            let text = fs::read_to_string(path).map_err(|e| ReadError::Io(path.clone(), e))?;
-            let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
-            parse_documents(&relative, &text).map_err(|e| ReadError::Yaml(path.clone(), e))
+            let text = fs::read_to_string(&path).map_err(|e| ReadError::Io(path.clone(), e))?;
+            let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
+            Ok(File { path, relative, text })
         })
         .collect();
-    let mut manifests = Vec::new();
-    for file in parsed {
-        manifests.extend(file?);
-    }
-    Ok(manifests)
+    // The first file (in path order) that cannot be read is the error, whichever
+    // thread met it first.
+    read.into_iter().collect()
 }
 
 /// The objects of one file's text.

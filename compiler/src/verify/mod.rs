@@ -21,6 +21,7 @@ pub mod linkerd;
 pub mod manifests;
 pub mod netpol;
 pub mod nginx;
+mod reads;
 #[cfg(test)]
 mod test_support;
 pub mod traefik;
@@ -33,7 +34,7 @@ use std::path::Path;
 use rayon::prelude::*;
 
 use crate::diag::{Diagnostic, SourceMap};
-use crate::ir::{IngressKind, MeshKind, Policy};
+use crate::ir::Policy;
 
 use compare::Reporter;
 use declared::Declared;
@@ -300,42 +301,23 @@ pub trait IngressLayer: Sync {
 /// layer and the declaration, as diagnostics in source order. Manifest files that a
 /// diagnostic points into are added to `sources`.
 pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Vec<Diagnostic>, manifests::ReadError> {
-    let manifests = manifests::read_dir(dir)?;
-    Ok(verify_manifests(sources, dir, policy, manifests))
+    verify_files(sources, dir, policy, manifests::files(dir)?)
 }
 
-/// The mesh's layer of the target, if it has a mesh, and the problems reading it.
-fn mesh_layer(policy: &Policy, manifests: &[Manifest]) -> (Option<Box<dyn Layer + Send>>, Vec<Problem>) {
-    match policy.target.mesh {
-        MeshKind::Istio => {
-            let (layer, problems) = istio::IstioPolicies::new(manifests, &policy.target.trust_domain);
-            (Some(Box::new(layer)), problems)
-        }
-        MeshKind::Linkerd => {
-            let (layer, problems) = linkerd::LinkerdPolicies::new(manifests, &policy.target.identity_suffix);
-            (Some(Box::new(layer)), problems)
-        }
-        MeshKind::None => (None, Vec::new()),
-    }
+/// [`verify`] of the files already read from `dir` (the CLI reads them while it
+/// compiles the policy). Each object is read by its layer as soon as it is parsed.
+pub fn verify_files(
+    sources: &mut SourceMap,
+    dir: &Path,
+    policy: &Policy,
+    files: Vec<manifests::File>,
+) -> Result<Vec<Diagnostic>, manifests::ReadError> {
+    let world = World::new(policy);
+    let layers = reads::from_files(policy, files)?;
+    Ok(compare_layers(sources, dir, &world, layers))
 }
 
-/// The ingress controller's layer of the target, and the problems reading it.
-fn ingress_layer(policy: &Policy, manifests: &[Manifest]) -> (Box<dyn IngressLayer + Send>, Vec<Problem>) {
-    match policy.target.ingress {
-        IngressKind::Nginx => {
-            let (layer, problems) = nginx::NginxIngresses::new(manifests, "nginx");
-            (Box::new(layer), problems)
-        }
-        IngressKind::Traefik => {
-            let (layer, problems) = traefik::TraefikRoutes::new(manifests);
-            (Box::new(layer), problems)
-        }
-    }
-}
-
-/// [`verify`] of manifests already read from `dir` (the CLI reads them while it
-/// compiles the policy). They are freed as soon as the layers have read them: the
-/// comparisons need only what the layers made of them.
+/// [`verify`] of objects already parsed from `dir`.
 pub fn verify_manifests(
     sources: &mut SourceMap,
     dir: &Path,
@@ -343,14 +325,17 @@ pub fn verify_manifests(
     manifests: Vec<Manifest>,
 ) -> Vec<Diagnostic> {
     let world = World::new(policy);
-    // The layers read the same manifests independently: side by side, then their
-    // problems in a fixed order.
-    let ((declared, (netpol, netpol_problems)), ((mesh, mesh_problems), (ingress, ingress_problems))) = rayon::join(
-        || rayon::join(|| Declared::new(&world), || netpol::NetworkPolicies::new(&manifests)),
-        || rayon::join(|| mesh_layer(policy, &manifests), || ingress_layer(policy, &manifests)),
-    );
+    let layers = reads::from_manifests(policy, manifests);
+    compare_layers(sources, dir, &world, layers)
+}
+
+/// What the layers allow against what the policy declares.
+fn compare_layers(sources: &mut SourceMap, dir: &Path, world: &World, layers: reads::Layers) -> Vec<Diagnostic> {
+    let reads::Layers { netpol, mesh, ingress, problems } = layers;
+    // Worked out once the objects' trees are freed, so it reuses their memory.
+    let declared = Declared::new(world);
     let mut report = Reporter::new(sources, dir);
-    for problem in netpol_problems.iter().chain(&mesh_problems).chain(&ingress_problems) {
+    for problem in &problems {
         report.problem(problem);
     }
 
@@ -360,21 +345,18 @@ pub fn verify_manifests(
     if let Some(mesh) = &mesh {
         behind.push((mesh.as_ref(), true));
     }
-    // Freed before the comparisons start, so they reuse the memory rather than add
-    // to it.
-    manifests.into_par_iter().for_each(drop);
     let ((netpol_found, mesh_found), ingress_found) = rayon::join(
         || {
             rayon::join(
-                || compare::compare_layer(&world, &declared, &netpol, false),
+                || compare::compare_layer(world, &declared, &netpol, false),
                 || {
                     mesh.as_ref()
-                        .map(|m| compare::compare_layer(&world, &declared, m.as_ref(), true))
+                        .map(|m| compare::compare_layer(world, &declared, m.as_ref(), true))
                         .unwrap_or_default()
                 },
             )
         },
-        || compare::compare_ingress(&world, &declared, ingress.as_ref(), &behind),
+        || compare::compare_ingress(world, &declared, ingress.as_ref(), &behind),
     );
     for found in netpol_found.into_iter().chain(mesh_found).chain(ingress_found) {
         report.add(found);

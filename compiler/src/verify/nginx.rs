@@ -167,11 +167,16 @@ struct IngressPath {
 impl NginxIngresses {
     /// Reads every Ingress of `ingress_class` (by `spec.ingressClassName` or the
     /// `kubernetes.io/ingress.class` annotation, which takes precedence).
+    /// Whether the object is of a kind this layer reads.
+    pub fn reads(manifest: &Manifest) -> bool {
+        manifest.kind() == "Ingress" && matches!(manifest.group(), "networking.k8s.io" | "extensions")
+    }
+
     pub fn new(manifests: &[Manifest], ingress_class: &str) -> (Self, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut ingresses: Vec<Ingress> = manifests
             .iter()
-            .filter(|m| m.kind() == "Ingress" && matches!(m.group(), "networking.k8s.io" | "extensions"))
+            .filter(|m| NginxIngresses::reads(m))
             .filter_map(|m| read_ingress(m, ingress_class, &mut problems))
             .collect();
         ingresses.sort_by(|a, b| (&a.at.namespace, &a.at.name).cmp(&(&b.at.namespace, &b.at.name)));

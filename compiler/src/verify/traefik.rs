@@ -166,9 +166,14 @@ impl Rule {
 }
 
 impl TraefikRoutes {
+    /// Whether the object is of a group this layer reads.
+    pub fn reads(manifest: &Manifest) -> bool {
+        GROUPS.contains(&manifest.group())
+    }
+
     pub fn new(manifests: &[Manifest]) -> (Self, Vec<Problem>) {
         let mut problems = Vec::new();
-        let ours = |m: &&Manifest| GROUPS.contains(&m.group());
+        let ours = |m: &&Manifest| TraefikRoutes::reads(m);
         let mut middlewares = BTreeMap::new();
         for m in manifests.iter().filter(ours) {
             match m.kind() {

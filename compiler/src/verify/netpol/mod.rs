@@ -30,6 +30,7 @@ use rayon::prelude::*;
 use parse::{NetPol, Peer, PortMatch, PortRule, Rule};
 
 use super::index::SelectorIndex;
+use super::manifests::group_of;
 use super::world::{cidr_contains, NAMESPACE_NAME_LABEL};
 use super::{
     Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenSide, Pod, Problem, Request,
@@ -138,40 +139,58 @@ enum Side {
     Denied(Vec<ObjectRef>),
 }
 
+/// What [`NetworkPolicies`] reads of one object of its kind, on its own: verify reads
+/// each object as it parses it and keeps only this.
+#[derive(Debug)]
+pub struct Item {
+    at: ObjectRef,
+    api_version: String,
+    /// `None` at an apiVersion that is not read.
+    read: Option<Result<NetPol, String>>,
+}
+
 impl NetworkPolicies {
     pub fn new(manifests: &[Manifest]) -> (NetworkPolicies, Vec<Problem>) {
+        NetworkPolicies::from_items(manifests.par_iter().filter_map(NetworkPolicies::read).collect())
+    }
+
+    /// The object read on its own, if it is a NetworkPolicy (of any group).
+    pub fn read(manifest: &Manifest) -> Option<Item> {
+        (manifest.kind() == KIND).then(|| Item {
+            at: manifest.at.clone(),
+            api_version: manifest.api_version.clone(),
+            read: (manifest.api_version == API_VERSION).then(|| parse::read(manifest)),
+        })
+    }
+
+    /// The layer of the objects read, in the order of their files.
+    pub fn from_items(items: Vec<Item>) -> (NetworkPolicies, Vec<Problem>) {
         let mut problems = Vec::new();
         let mut by_name: BTreeMap<(String, String), NetPol> = BTreeMap::new();
-        // Each object reads on its own (in parallel); they are taken in order after.
-        let read: Vec<(&Manifest, Option<Result<NetPol, String>>)> = manifests
-            .par_iter()
-            .filter(|m| m.kind() == KIND)
-            .map(|m| (m, (m.api_version == API_VERSION).then(|| parse::read(m))))
-            .collect();
-        for (manifest, read) in read {
+        for Item { at, api_version, read } in items {
             let Some(read) = read else {
                 // Kubernetes' own kind at a version no supported cluster serves; another
                 // group's NetworkPolicy (Calico's, ...) is not ours to read.
-                if matches!(manifest.group(), "networking.k8s.io" | "extensions") {
+                if matches!(group_of(&api_version), "networking.k8s.io" | "extensions") {
                     problems.push(Problem {
-                        at: manifest.at.clone(),
-                        message: format!("`{}` is not served by Kubernetes; use `{API_VERSION}`", manifest.api_version),
+                        at,
+                        message: format!("`{api_version}` is not served by Kubernetes; use `{API_VERSION}`"),
                     });
                 }
                 continue;
             };
             match read {
                 Ok(policy) => {
-                    let key = (policy.namespace.clone(), manifest.at.name.clone());
+                    let key = (policy.namespace.clone(), at.name.clone());
                     if let Some(earlier) = by_name.insert(key, policy) {
                         // Applied in order, the later object replaces the earlier one.
                         problems.push(Problem {
-                            at: manifest.at.clone(),
+                            at,
                             message: format!("has the same namespace and name as {}, which it replaces", earlier.at),
                         });
                     }
                 }
-                Err(message) => problems.push(Problem { at: manifest.at.clone(), message }),
+                Err(message) => problems.push(Problem { at, message }),
             }
         }
         let mut policies: Vec<NetPol> = by_name.into_values().collect();

@@ -1,0 +1,163 @@
+//! What the target's layers read of a directory's objects, object by object.
+//!
+//! Takes: the lowered policy's target and the objects (or the files) under the
+//! directory, in order. Gives: the layers, and the problems they found reading.
+//! Must not: keep an object's YAML tree once its layer has read it, or change the
+//! order the layers see objects in (later objects replace earlier ones).
+//!
+//! Why: the bulk of a directory is NetworkPolicies and mesh policies, a hundred
+//! thousand objects at 10,000 segments. Holding all their trees while the layers read
+//! them took most of verify's memory; each is now read as soon as it is parsed and
+//! only what its layer makes of it is kept. The ingress layer's objects are kept whole
+//! (they are one or two per exposure, and Traefik's routes read their Middlewares).
+
+use rayon::prelude::*;
+
+use crate::ir::{IngressKind, MeshKind, Policy};
+
+use super::istio::IstioPolicies;
+use super::linkerd::LinkerdPolicies;
+use super::manifests::{File, ReadError};
+use super::netpol::NetworkPolicies;
+use super::nginx::NginxIngresses;
+use super::traefik::TraefikRoutes;
+use super::{istio, linkerd, netpol, IngressLayer, Layer, Manifest, Problem};
+
+/// The layers of a target, built from what they read.
+pub struct Layers {
+    pub netpol: NetworkPolicies,
+    pub mesh: Option<Box<dyn Layer + Send>>,
+    pub ingress: Box<dyn IngressLayer + Send>,
+    /// Problems reading the objects, NetworkPolicies first, then the mesh's, then the
+    /// ingress's, each in object order.
+    pub problems: Vec<Problem>,
+}
+
+/// What one object gave a layer.
+enum ObjectRead {
+    NetPol(netpol::Item),
+    Istio(istio::Item),
+    Linkerd(linkerd::Item),
+    Ingress(Manifest),
+}
+
+/// The target's readers: what each layer reads of one object.
+struct Readers<'p> {
+    policy: &'p Policy,
+    linkerd: Option<LinkerdPolicies>,
+}
+
+impl<'p> Readers<'p> {
+    fn new(policy: &'p Policy) -> Readers<'p> {
+        let linkerd =
+            (policy.target.mesh == MeshKind::Linkerd).then(|| LinkerdPolicies::reader(&policy.target.identity_suffix));
+        Readers { policy, linkerd }
+    }
+
+    /// What the layers read of `manifest`, into `out`; the tree is dropped here unless
+    /// the ingress layer keeps it.
+    fn read(&self, manifest: Manifest, out: &mut Vec<ObjectRead>) {
+        out.extend(NetworkPolicies::read(&manifest).map(ObjectRead::NetPol));
+        match self.policy.target.mesh {
+            MeshKind::Istio => {
+                out.extend(IstioPolicies::read(&manifest, &self.policy.target.trust_domain).map(ObjectRead::Istio))
+            }
+            MeshKind::Linkerd => {
+                out.extend(self.linkerd.as_ref().and_then(|l| l.read_item(&manifest)).map(ObjectRead::Linkerd))
+            }
+            MeshKind::None => {}
+        }
+        let ingress = match self.policy.target.ingress {
+            IngressKind::Nginx => NginxIngresses::reads(&manifest),
+            IngressKind::Traefik => TraefikRoutes::reads(&manifest),
+        };
+        if ingress {
+            out.push(ObjectRead::Ingress(manifest));
+        }
+    }
+
+    /// The layers of what was read, in object order.
+    fn layers(self, reads: Vec<ObjectRead>) -> Layers {
+        let (mut netpol, mut istio, mut linkerd, mut ingress) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for read in reads {
+            match read {
+                ObjectRead::NetPol(item) => netpol.push(item),
+                ObjectRead::Istio(item) => istio.push(item),
+                ObjectRead::Linkerd(item) => linkerd.push(item),
+                ObjectRead::Ingress(manifest) => ingress.push(manifest),
+            }
+        }
+        let target = &self.policy.target;
+        let ((netpol, netpol_problems), ((mesh, mesh_problems), (ingress, ingress_problems))) = rayon::join(
+            || NetworkPolicies::from_items(netpol),
+            || {
+                rayon::join(
+                    || -> (Option<Box<dyn Layer + Send>>, Vec<Problem>) {
+                        match (target.mesh, self.linkerd) {
+                            (MeshKind::Istio, _) => {
+                                let (layer, problems) = IstioPolicies::from_items(istio, &target.trust_domain);
+                                (Some(Box::new(layer)), problems)
+                            }
+                            (MeshKind::Linkerd, Some(reader)) => {
+                                let (layer, problems) = reader.with_items(linkerd);
+                                (Some(Box::new(layer)), problems)
+                            }
+                            _ => (None, Vec::new()),
+                        }
+                    },
+                    || -> (Box<dyn IngressLayer + Send>, Vec<Problem>) {
+                        match target.ingress {
+                            IngressKind::Nginx => {
+                                let (layer, problems) = NginxIngresses::new(&ingress, "nginx");
+                                (Box::new(layer), problems)
+                            }
+                            IngressKind::Traefik => {
+                                let (layer, problems) = TraefikRoutes::new(&ingress);
+                                (Box::new(layer), problems)
+                            }
+                        }
+                    },
+                )
+            },
+        );
+        let mut problems = netpol_problems;
+        problems.extend(mesh_problems);
+        problems.extend(ingress_problems);
+        Layers { netpol, mesh, ingress, problems }
+    }
+}
+
+/// The layers of objects already parsed.
+pub fn from_manifests(policy: &Policy, manifests: Vec<Manifest>) -> Layers {
+    let readers = Readers::new(policy);
+    let reads: Vec<Vec<ObjectRead>> = manifests
+        .into_par_iter()
+        .map(|manifest| {
+            let mut out = Vec::new();
+            readers.read(manifest, &mut out);
+            out
+        })
+        .collect();
+    readers.layers(reads.into_iter().flatten().collect())
+}
+
+/// The layers of the objects in `files`, each parsed and read at once: the first file
+/// that is not valid YAML (in file order) is the error.
+pub fn from_files(policy: &Policy, files: Vec<File>) -> Result<Layers, ReadError> {
+    let readers = Readers::new(policy);
+    let reads: Vec<Result<Vec<ObjectRead>, ReadError>> = files
+        .into_par_iter()
+        .map(|file| {
+            let mut out = Vec::new();
+            for manifest in file.manifests()? {
+                readers.read(manifest, &mut out);
+            }
+            Ok(out)
+        })
+        .collect();
+    let mut all = Vec::new();
+    for file in reads {
+        all.extend(file?);
+    }
+    Ok(readers.layers(all))
+}
