@@ -255,6 +255,19 @@ mod tests {
     }
 
     #[test]
+    fn identifying_fields_agree_with_the_text() {
+        for policy in policies() {
+            for object in emit_all(&policy) {
+                let body = object.body();
+                assert_eq!(body["apiVersion"].as_str(), Some(object.api_version.as_str()));
+                assert_eq!(body["kind"].as_str(), Some(object.kind.as_str()));
+                assert_eq!(body["metadata"]["name"].as_str(), Some(object.name.as_str()));
+                assert_eq!(body["metadata"]["namespace"].as_str(), object.namespace.as_deref());
+            }
+        }
+    }
+
+    #[test]
     fn emit_all_is_every_backend_in_target_order() {
         for policy in policies() {
             let sequential: Vec<Object> =
