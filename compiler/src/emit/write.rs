@@ -422,13 +422,25 @@ fn list(path: &Path) -> Result<Option<HashMap<OsString, Entry>>, WriteError> {
 /// generated file, or not segc's?
 fn probe(dir: &Path, file: &Rendered) -> Result<Existing, WriteError> {
     let full = dir.join(&file.path);
-    match fs::read(&full) {
-        Ok(existing) if existing == file.contents.as_bytes() => Ok(Existing::Same),
+    let expected = file.contents.as_bytes();
+    match read_up_to(&full, expected.len() + 1) {
+        Ok(existing) if existing == expected => Ok(Existing::Same),
         Ok(existing) if is_generated(&existing) => Ok(Existing::Generated),
         Ok(_) => Ok(Existing::Foreign),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Existing::Absent(Place::Unknown)),
         Err(e) => Err(WriteError::Io(full, e)),
     }
+}
+
+/// The first `limit` bytes of a file (all of it if shorter). Reading one byte more
+/// than the build's version tells a longer file apart without reading it whole, and
+/// without asking for its size first (one system call fewer per file, on a hundred
+/// thousand files).
+fn read_up_to(path: &Path, limit: usize) -> io::Result<Vec<u8>> {
+    use io::Read;
+    let mut contents = Vec::with_capacity(limit);
+    fs::File::open(path)?.take(limit as u64).read_to_end(&mut contents)?;
+    Ok(contents)
 }
 
 fn is_generated(contents: &[u8]) -> bool {
