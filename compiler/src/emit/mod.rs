@@ -12,7 +12,8 @@ mod write;
 
 pub use write::{check, write, Change, ChangeKind, WriteError, WriteReport};
 
-use std::path::{PathBuf, MAIN_SEPARATOR_STR};
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf, MAIN_SEPARATOR_STR};
 
 use rayon::prelude::*;
 
@@ -64,11 +65,24 @@ pub fn render(source_name: &str, target: &str, objects: &[Object]) -> Result<Vec
             Rendered { path: path_of(o), contents }
         })
         .collect();
-    files.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
-    if let Some(pair) = files.windows(2).find(|w| w[0].path == w[1].path) {
+    files.par_sort_unstable_by(|a, b| path_order(&a.path, &b.path));
+    if let Some(pair) = files.windows(2).find(|w| path_order(&w[0].path, &w[1].path) == Ordering::Equal) {
         return Err(format!("two objects would be written to {}", pair[0].path.display()));
     }
     Ok(files)
+}
+
+/// `a.cmp(b)` for paths as [`path_of`] makes them (relative, no `.` or `..`, no empty
+/// components), without splitting them into components, which dominated sorting a
+/// hundred thousand paths: component by component is byte by byte with the separator
+/// ordered before every other byte (`ns/x` < `ns-a/x`, as `ns` < `ns-a`).
+fn path_order(a: &Path, b: &Path) -> Ordering {
+    let (a, b) = (a.as_os_str().as_encoded_bytes(), b.as_os_str().as_encoded_bytes());
+    let rank = |byte: u8| if std::path::is_separator(char::from(byte)) { 0 } else { u16::from(byte) + 1 };
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => rank(a[i]).cmp(&rank(b[i])),
+        None => a.len().cmp(&b.len()),
+    }
 }
 
 /// All objects as one multi-document YAML stream, in path order, for `--stdout`.
@@ -121,6 +135,19 @@ mod tests {
         assert_eq!(files[0].path, PathBuf::from("istio/n/a-x.yaml"));
         assert!(files[0].contents.starts_with(HEADER_PREFIX));
         assert!(render("a.seg", "prod", &[object("A", Some("n"), "x"), object("A", Some("n"), "x")]).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn path_order_is_the_order_of_components(
+            a in proptest::collection::vec("[a-z0-9_.-]{1,3}", 1..4),
+            b in proptest::collection::vec("[a-z0-9_.-]{1,3}", 1..4),
+        ) {
+            let plain = |parts: &[String]| parts.iter().all(|p| p != "." && p != "..");
+            proptest::prop_assume!(plain(&a) && plain(&b));
+            let (a, b): (PathBuf, PathBuf) = (a.iter().collect(), b.iter().collect());
+            proptest::prop_assert_eq!(path_order(&a, &b), a.cmp(&b), "{} vs {}", a.display(), b.display());
+        }
     }
 
     #[test]

@@ -144,8 +144,7 @@ pub fn write(dir: &Path, files: &[Rendered]) -> Result<WriteReport, WriteError> 
     let new = staging.path().join("new");
     let old = staging.path().join("old");
     fs::create_dir(&old).map_err(io_err(&old))?;
-    let parents: BTreeSet<&Path> = to_write.iter().map(|(f, _)| f.path.parent().unwrap_or(Path::new(""))).collect();
-    for parent in parents {
+    for parent in distinct(to_write.iter().map(|(f, _)| f.path.parent().unwrap_or(Path::new("")))) {
         let staged = new.join(parent);
         fs::create_dir_all(&staged).map_err(io_err(&staged))?;
     }
@@ -190,10 +189,12 @@ fn commit(
         old.join(backups.to_string())
     };
     // Each directory the destination lacks moves whole, with everything staged in it.
-    let moved: BTreeSet<&Path> = to_write
-        .iter()
-        .filter_map(|(_, place)| if let Place::InNewDir(d) = place { Some(d.as_path()) } else { None })
-        .collect();
+    let moved =
+        distinct(
+            to_write
+                .iter()
+                .filter_map(|(_, place)| if let Place::InNewDir(d) = place { Some(d.as_path()) } else { None }),
+        );
     for relative in moved {
         let (from, to) = (new.join(relative), dir.join(relative));
         fs::rename(&from, &to).map_err(io_err(&to))?;
@@ -230,6 +231,15 @@ fn commit(
         undo.push(Undo::Moved { from: backup, back: full });
     }
     Ok(())
+}
+
+/// The distinct paths of `paths`, sorted. Files come sorted by path, so neighbours
+/// repeat the same directory: dropping those repeats first leaves only a few hundred
+/// paths to order, rather than one per file.
+fn distinct<'a>(paths: impl Iterator<Item = &'a Path>) -> BTreeSet<&'a Path> {
+    let mut paths: Vec<&Path> = paths.collect();
+    paths.dedup();
+    paths.into_iter().collect()
 }
 
 /// One committed step, and how to take it back.
