@@ -33,8 +33,8 @@ use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
 use super::index::{first_label, SelectorIndex};
 use super::world::cidr_contains;
 use super::{
-    Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
-    Verdict, World,
+    verdicts_by_destination, Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort,
+    Pod, Problem, Request, Verdict, World,
 };
 
 /// Istio's default root namespace (mesh config `rootNamespace`): policies here without a
@@ -523,38 +523,24 @@ impl Layer for IstioPolicies {
 
     /// Per destination, the policies that apply and the sample requests once.
     fn verdicts(&self, world: &World, connections: &[Connection]) -> Vec<Verdict> {
-        let mut by_destination: BTreeMap<&Endpoint, Vec<usize>> = BTreeMap::new();
-        for (i, connection) in connections.iter().enumerate() {
-            by_destination.entry(&connection.destination).or_default().push(i);
-        }
-        let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
-        let decided: Vec<(usize, bool)> = by_destination
-            .par_iter()
-            .flat_map_iter(|(destination, indexes)| {
-                let pod = world.pod(destination).filter(|p| p.meshed);
-                let policies = pod.as_ref().map(|p| self.applicable(p)).unwrap_or_default();
-                let mut samples = None;
-                let mut allowed = |connection: &Connection| {
-                    // Without a sidecar nothing is enforced.
-                    let Some(pod) = &pod else { return true };
-                    match self.inbound_to(world, connection, pod, policies.clone()) {
-                        Err(decided) => decided.allowed,
-                        Ok(inbound) if !inbound.http => inbound.allows(self, Traffic::Tcp),
-                        // As `decide`: whether any sample request passes.
-                        Ok(inbound) => samples
-                            .get_or_insert_with(|| sample_requests(&policies))
-                            .iter()
-                            .any(|r| inbound.allows(self, Traffic::Http(r))),
-                    }
-                };
-                indexes.iter().map(|i| (*i, allowed(&connections[*i]))).collect::<Vec<_>>()
-            })
-            .collect();
-        let mut verdicts = vec![Verdict { allowed: false, sides: None }; connections.len()];
-        for (i, allowed) in decided {
-            verdicts[i].allowed = allowed;
-        }
-        verdicts
+        verdicts_by_destination(connections, |destination| {
+            let pod = world.pod(destination).filter(|p| p.meshed);
+            let policies = pod.as_ref().map(|p| self.applicable(p)).unwrap_or_default();
+            let mut samples = None;
+            move |connection: &Connection| {
+                // Without a sidecar nothing is enforced.
+                let Some(pod) = &pod else { return true };
+                match self.inbound_to(world, connection, pod, policies.clone()) {
+                    Err(decided) => decided.allowed,
+                    Ok(inbound) if !inbound.http => inbound.allows(self, Traffic::Tcp),
+                    // As `decide`: whether any sample request passes.
+                    Ok(inbound) => samples
+                        .get_or_insert_with(|| sample_requests(&policies))
+                        .iter()
+                        .any(|r| inbound.allows(self, Traffic::Http(r))),
+                }
+            }
+        })
     }
 
     fn allows_requests(&self, world: &World, connections: &[&Connection], requests: &[Request]) -> Vec<Vec<bool>> {

@@ -36,8 +36,8 @@ use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
 use super::index::{first_label, FastMap, SelectorIndex};
 use super::world::cidr_contains;
 use super::{
-    Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort, Pod, Problem, Request,
-    Verdict, World,
+    verdicts_by_destination, Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort,
+    Pod, Problem, Request, Verdict, World,
 };
 
 const GROUP: &str = "policy.linkerd.io";
@@ -836,44 +836,30 @@ impl Layer for LinkerdPolicies {
 
     /// Per destination port, its Server, routes and sample requests once.
     fn verdicts(&self, world: &World, connections: &[Connection]) -> Vec<Verdict> {
-        let mut by_destination: BTreeMap<&Endpoint, Vec<usize>> = BTreeMap::new();
-        for (i, connection) in connections.iter().enumerate() {
-            by_destination.entry(&connection.destination).or_default().push(i);
-        }
-        let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
-        let decided: Vec<(usize, bool)> = by_destination
-            .par_iter()
-            .flat_map_iter(|(destination, indexes)| {
-                let pod = world.pod(destination).filter(|p| p.meshed);
-                // Per port, what decides it and (once needed) its sample requests.
-                let mut ports: BTreeMap<L4Port, (Inbound, Option<Vec<Request>>)> = BTreeMap::new();
-                let mut allowed = |connection: &Connection| {
-                    // Without a proxy nothing is enforced.
-                    let Some(pod) = &pod else { return true };
-                    let (inbound, samples) =
-                        ports.entry(connection.port).or_insert_with(|| (self.inbound(world, pod, connection), None));
-                    let peer = self.peer(world, &connection.source);
-                    match inbound.server {
-                        None => self.default_for(pod.namespace).0.admits(&peer),
-                        Some(server) if inbound.routes.is_empty() => {
-                            !self.server_grants(server, &peer).is_empty() || server.access.admits(&peer)
-                        }
-                        // As `decide`: whether any sample request passes.
-                        Some(server) => {
-                            let mut on_routes = OnRoutes::new(self, server, &inbound.routes, &peer);
-                            let samples = samples.get_or_insert_with(|| sample_requests(&inbound.routes));
-                            samples.iter().any(|r| on_routes.allows(r))
-                        }
+        verdicts_by_destination(connections, |destination| {
+            let pod = world.pod(destination).filter(|p| p.meshed);
+            // Per port, what decides it and (once needed) its sample requests.
+            let mut ports: BTreeMap<L4Port, (Inbound, Option<Vec<Request>>)> = BTreeMap::new();
+            move |connection: &Connection| {
+                // Without a proxy nothing is enforced.
+                let Some(pod) = &pod else { return true };
+                let (inbound, samples) =
+                    ports.entry(connection.port).or_insert_with(|| (self.inbound(world, pod, connection), None));
+                let peer = self.peer(world, &connection.source);
+                match inbound.server {
+                    None => self.default_for(pod.namespace).0.admits(&peer),
+                    Some(server) if inbound.routes.is_empty() => {
+                        !self.server_grants(server, &peer).is_empty() || server.access.admits(&peer)
                     }
-                };
-                indexes.iter().map(|i| (*i, allowed(&connections[*i]))).collect::<Vec<_>>()
-            })
-            .collect();
-        let mut verdicts = vec![Verdict { allowed: false, sides: None }; connections.len()];
-        for (i, allowed) in decided {
-            verdicts[i].allowed = allowed;
-        }
-        verdicts
+                    // As `decide`: whether any sample request passes.
+                    Some(server) => {
+                        let mut on_routes = OnRoutes::new(self, server, &inbound.routes, &peer);
+                        let samples = samples.get_or_insert_with(|| sample_requests(&inbound.routes));
+                        samples.iter().any(|r| on_routes.allows(r))
+                    }
+                }
+            }
+        })
     }
 
     /// Per port, the route each request goes to once: it does not depend on the peer.

@@ -167,6 +167,36 @@ pub struct Verdict {
     pub sides: Option<[bool; 2]>,
 }
 
+/// [`Layer::verdicts`] for a layer that decides every connection to a destination from
+/// the same state: `allowed_to(destination)` works that state out once and returns
+/// what decides each connection to it. Destinations are decided in parallel; the
+/// verdicts come back in the connections' order, without sides.
+pub(crate) fn verdicts_by_destination<'c, A>(
+    connections: &'c [Connection],
+    allowed_to: impl Fn(&'c Endpoint) -> A + Sync,
+) -> Vec<Verdict>
+where
+    A: FnMut(&'c Connection) -> bool,
+{
+    let mut by_destination: std::collections::BTreeMap<&Endpoint, Vec<usize>> = Default::default();
+    for (i, connection) in connections.iter().enumerate() {
+        by_destination.entry(&connection.destination).or_default().push(i);
+    }
+    let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
+    let decided: Vec<(usize, bool)> = by_destination
+        .par_iter()
+        .flat_map_iter(|(destination, indexes)| {
+            let mut allowed = allowed_to(destination);
+            indexes.iter().map(|i| (*i, allowed(&connections[*i]))).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut verdicts = vec![Verdict { allowed: false, sides: None }; connections.len()];
+    for (i, allowed) in decided {
+        verdicts[i].allowed = allowed;
+    }
+    verdicts
+}
+
 /// The candidates of a layer (see [`Layer::candidate_groups`]): connections one by
 /// one, open ports with classes of sources, and open sides of pods.
 #[derive(Debug, Default)]
