@@ -14,8 +14,8 @@ pub fn run(args: &VerifyArgs, color: ColorChoice) -> ExitStatus {
     if !args.dir.is_dir() {
         return usage_error(format_args!("{} is not a directory", args.dir.display()));
     }
-    // Reading the files does not depend on the policy: do both at once. Their objects
-    // are parsed once the target is known, each read by its layer as it is parsed.
+    // Listing the files does not depend on the policy: do both at once. Each file is
+    // read and parsed once the target is known, its objects read by their layers at once.
     let (compiled, files) = rayon::join(|| driver::compile(&args.file), || verify::manifests::files(&args.dir));
     let compiled = match compiled {
         Ok(compiled) => compiled,

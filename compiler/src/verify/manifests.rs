@@ -117,24 +117,24 @@ pub fn read_dir(dir: &Path) -> Result<Vec<Manifest>, ReadError> {
     Ok(manifests)
 }
 
-/// One manifest file's text, not yet parsed.
+/// One manifest file, not yet read.
 pub struct File {
     path: PathBuf,
     /// `path` relative to the directory read, as objects name it.
     relative: PathBuf,
-    text: String,
 }
 
 impl File {
     /// The objects of the file, in order.
     pub fn manifests(&self) -> Result<Vec<Manifest>, ReadError> {
-        parse_documents(&self.relative, &self.text).map_err(|e| ReadError::Yaml(self.path.clone(), e))
+        let text = fs::read_to_string(&self.path).map_err(|e| ReadError::Io(self.path.clone(), e))?;
+        parse_documents(&self.relative, &text).map_err(|e| ReadError::Yaml(self.path.clone(), e))
     }
 }
 
-/// The text of every `*.yaml`, `*.yml` and `*.json` file under `dir`, sorted by path.
-/// Parsing is left to the caller, so it can read each file's objects as it parses
-/// them rather than hold every object's tree at once.
+/// Every `*.yaml`, `*.yml` and `*.json` file under `dir`, sorted by path. Reading and
+/// parsing them is left to the caller, so it can read each file's objects as it
+/// parses them rather than hold every file's text or every object's tree at once.
 pub fn files(dir: &Path) -> Result<Vec<File>, ReadError> {
     let mut paths = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -152,17 +152,13 @@ pub fn files(dir: &Path) -> Result<Vec<File>, ReadError> {
         }
     }
     paths.sort();
-    let read: Vec<Result<File, ReadError>> = paths
-        .into_par_iter()
+    Ok(paths
+        .into_iter()
         .map(|path| {
-            let text = fs::read_to_string(&path).map_err(|e| ReadError::Io(path.clone(), e))?;
             let relative = path.strip_prefix(dir).unwrap_or(&path).to_path_buf();
-            Ok(File { path, relative, text })
+            File { path, relative }
         })
-        .collect();
-    // The first file (in path order) that cannot be read is the error, whichever
-    // thread met it first.
-    read.into_iter().collect()
+        .collect())
 }
 
 /// The objects of one file's text.

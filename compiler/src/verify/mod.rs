@@ -334,7 +334,7 @@ pub fn verify(sources: &mut SourceMap, dir: &Path, policy: &Policy) -> Result<Ve
     verify_files(sources, dir, policy, manifests::files(dir)?)
 }
 
-/// [`verify`] of the files already read from `dir` (the CLI reads them while it
+/// [`verify`] of the files already listed under `dir` (the CLI lists them while it
 /// compiles the policy). Each object is read by its layer as soon as it is parsed.
 pub fn verify_files(
     sources: &mut SourceMap,

@@ -41,6 +41,29 @@ enum ObjectRead {
     Ingress(Manifest),
 }
 
+/// What was read, per layer, in object order.
+#[derive(Default)]
+struct ByLayer {
+    netpol: Vec<netpol::Item>,
+    istio: Vec<istio::Item>,
+    linkerd: Vec<linkerd::Item>,
+    ingress: Vec<Manifest>,
+}
+
+impl ByLayer {
+    /// Adds what one file gave, after what earlier files gave.
+    fn extend(&mut self, reads: Vec<ObjectRead>) {
+        for read in reads {
+            match read {
+                ObjectRead::NetPol(item) => self.netpol.push(item),
+                ObjectRead::Istio(item) => self.istio.push(item),
+                ObjectRead::Linkerd(item) => self.linkerd.push(item),
+                ObjectRead::Ingress(manifest) => self.ingress.push(manifest),
+            }
+        }
+    }
+}
+
 /// The target's readers: what each layer reads of one object.
 struct Readers<'p> {
     policy: &'p Policy,
@@ -77,16 +100,8 @@ impl<'p> Readers<'p> {
     }
 
     /// The layers of what was read, in object order.
-    fn layers(self, reads: Vec<ObjectRead>) -> Layers {
-        let (mut netpol, mut istio, mut linkerd, mut ingress) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for read in reads {
-            match read {
-                ObjectRead::NetPol(item) => netpol.push(item),
-                ObjectRead::Istio(item) => istio.push(item),
-                ObjectRead::Linkerd(item) => linkerd.push(item),
-                ObjectRead::Ingress(manifest) => ingress.push(manifest),
-            }
-        }
+    fn layers(self, read: ByLayer) -> Layers {
+        let ByLayer { netpol, istio, linkerd, ingress } = read;
         let target = &self.policy.target;
         let ((netpol, netpol_problems), ((mesh, mesh_problems), (ingress, ingress_problems))) = rayon::join(
             || NetworkPolicies::from_items(netpol),
@@ -138,7 +153,11 @@ pub fn from_manifests(policy: &Policy, manifests: Vec<Manifest>) -> Layers {
             out
         })
         .collect();
-    readers.layers(reads.into_iter().flatten().collect())
+    let mut by_layer = ByLayer::default();
+    for reads in reads {
+        by_layer.extend(reads);
+    }
+    readers.layers(by_layer)
 }
 
 /// The layers of the objects in `files`, each parsed and read at once: the first file
@@ -155,9 +174,9 @@ pub fn from_files(policy: &Policy, files: Vec<File>) -> Result<Layers, ReadError
             Ok(out)
         })
         .collect();
-    let mut all = Vec::new();
+    let mut by_layer = ByLayer::default();
     for file in reads {
-        all.extend(file?);
+        by_layer.extend(file?);
     }
-    Ok(readers.layers(all))
+    Ok(readers.layers(by_layer))
 }
