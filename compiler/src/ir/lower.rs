@@ -227,7 +227,9 @@ fn merge_allows(
     }
     keyed.sort_by(|x, y| (x.0, x.1, &x.2.name).cmp(&(y.0, y.1, &y.2.name)));
 
-    let mut edges: Vec<Edge> = Vec::new();
+    // At most one edge per allow: sized once, so a hundred thousand edges are not
+    // copied again at every doubling.
+    let mut edges: Vec<Edge> = Vec::with_capacity(keyed.len());
     for group in keyed.chunk_by(|x, y| (x.0, x.1, &x.2.name) == (y.0, y.1, &y.2.name)) {
         let (source, destination, decl, _) = group[0];
         let Some(port) = port(decl) else { continue };
