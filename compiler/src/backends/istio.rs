@@ -31,7 +31,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{metadata, object_name, unique_name, Backend, Object};
-use crate::ir::{Destination, HttpRule, PathMatch, Policy, Port, Protocol, Segment, SegmentId, L7};
+use crate::ir::{HttpRule, PathMatch, Policy, Port, Protocol, Segment, SegmentId, L7};
 
 const API_VERSION: &str = "security.istio.io/v1";
 /// The namespace-wide deny-all policy's name (Istio's documented idiom).
@@ -200,20 +200,15 @@ fn allow_policy(segment: &Segment, name: String, rules: Vec<Rule>) -> Authorizat
 /// Edges and exposures grouped by destination segment, built once so that emitting is
 /// linear in the policy's size.
 struct Inbound<'p> {
-    /// Edges into each segment, in policy order.
-    edges: BTreeMap<SegmentId, Vec<&'p crate::ir::Edge>>,
+    /// Edges into each segment (by id), in policy order.
+    edges: Vec<Vec<&'p crate::ir::Edge>>,
     /// Exposed paths per (segment, port), merged over every exposure of that port.
     exposures: BTreeMap<SegmentId, BTreeMap<Port, BTreeSet<PathMatch>>>,
 }
 
 impl<'p> Inbound<'p> {
     fn index(policy: &'p Policy) -> Self {
-        let mut edges: BTreeMap<SegmentId, Vec<&crate::ir::Edge>> = BTreeMap::new();
-        for edge in &policy.edges {
-            if let Destination::Segment(id) = edge.destination {
-                edges.entry(id).or_default().push(edge);
-            }
-        }
+        let edges = super::edges_by_destination(policy);
         let mut exposures: BTreeMap<SegmentId, BTreeMap<Port, BTreeSet<PathMatch>>> = BTreeMap::new();
         for exposure in &policy.exposures {
             exposures
@@ -237,7 +232,7 @@ fn segment_rules(policy: &Policy, inbound: &Inbound, id: SegmentId) -> Vec<Rule>
             rules.push(rule);
         }
     };
-    for edge in inbound.edges.get(&id).into_iter().flatten() {
+    for edge in inbound.edges.get(id.0).into_iter().flatten() {
         let source = policy.segment(edge.source);
         let Some(principal) = principal(policy, source) else {
             continue;
@@ -307,7 +302,7 @@ fn istio_paths(paths: &[PathMatch]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::ir::sample::{self, shop};
-    use crate::ir::{Edge, Exposure, IngressKind, MeshKind};
+    use crate::ir::{Destination, Edge, Exposure, IngressKind, MeshKind};
 
     fn objects() -> Vec<Object> {
         emit(&shop(IngressKind::Nginx, MeshKind::Istio))

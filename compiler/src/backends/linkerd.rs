@@ -39,7 +39,7 @@ use rayon::prelude::*;
 use self::crd::*;
 use self::routes::{Atom, Caller};
 use super::{metadata, object_name, unique_name, Backend, Object};
-use crate::ir::{Destination, PathMatch, Policy, Port, Protocol, Segment, SegmentId, L7};
+use crate::ir::{PathMatch, Policy, Port, Protocol, Segment, SegmentId, L7};
 
 /// The namespace annotation Linkerd's injector copies onto each pod it injects.
 const DEFAULT_POLICY_ANNOTATION: &str = "config.linkerd.io/default-inbound-policy";
@@ -71,19 +71,15 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
 /// Edges and exposures grouped by destination, built once so that emitting is linear in
 /// the policy's size.
 struct Inbound<'p> {
-    edges: BTreeMap<SegmentId, Vec<&'p crate::ir::Edge>>,
+    /// Edges into each segment (by id), in policy order.
+    edges: Vec<Vec<&'p crate::ir::Edge>>,
     /// Exposed paths per (segment, port), merged over every exposure of the port.
     exposures: BTreeMap<(SegmentId, &'p Port), BTreeSet<&'p PathMatch>>,
 }
 
 impl<'p> Inbound<'p> {
     fn index(policy: &'p Policy) -> Self {
-        let mut edges: BTreeMap<SegmentId, Vec<&crate::ir::Edge>> = BTreeMap::new();
-        for edge in &policy.edges {
-            if let Destination::Segment(id) = edge.destination {
-                edges.entry(id).or_default().push(edge);
-            }
-        }
+        let edges = super::edges_by_destination(policy);
         let mut exposures: BTreeMap<(SegmentId, &Port), BTreeSet<&PathMatch>> = BTreeMap::new();
         for exposure in &policy.exposures {
             exposures.entry((exposure.segment, &exposure.port)).or_default().extend(&exposure.paths);
@@ -104,7 +100,7 @@ struct Grants {
 impl Grants {
     fn of(policy: &Policy, inbound: &Inbound, id: SegmentId, port: &Port) -> Grants {
         let mut grants = Grants::default();
-        for edge in inbound.edges.get(&id).into_iter().flatten().filter(|e| e.port == *port) {
+        for edge in inbound.edges.get(id.0).into_iter().flatten().filter(|e| e.port == *port) {
             if policy.segment(edge.source).meshed {
                 grants.add(edge.source, port, &edge.l7);
             }

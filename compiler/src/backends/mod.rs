@@ -18,7 +18,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::ir::{IngressKind, MeshKind, Policy, Segment, SegmentId};
+use crate::ir::{Destination, Edge, IngressKind, MeshKind, Policy, Segment, SegmentId};
 
 mod exposure;
 pub mod istio;
@@ -117,6 +117,19 @@ fn segments_by_namespace(policy: &Policy) -> BTreeMap<&str, Vec<(SegmentId, &Seg
         groups.entry(segment.namespace.as_str()).or_default().push((SegmentId(i), segment));
     }
     groups
+}
+
+/// The edges into each segment (indexed by segment id), each list in policy order:
+/// built once, so that the mesh backends working segment by segment find a segment's
+/// callers without scanning every edge.
+fn edges_by_destination(policy: &Policy) -> Vec<Vec<&Edge>> {
+    let mut into: Vec<Vec<&Edge>> = vec![Vec::new(); policy.segments.len()];
+    for edge in &policy.edges {
+        if let Destination::Segment(id) = edge.destination {
+            into[id.0].push(edge);
+        }
+    }
+    into
 }
 
 /// One emitted Kubernetes object.

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::ir::sample::{self, shop};
-use crate::ir::{Edge, HttpRule, IngressKind, MeshKind};
+use crate::ir::{Destination, Edge, HttpRule, IngressKind, MeshKind};
 
 const SUFFIX: &str = "serviceaccount.identity.linkerd.cluster.local";
 
