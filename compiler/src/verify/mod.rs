@@ -3,7 +3,7 @@
 //!
 //! Takes: a lowered [`Policy`](crate::ir::Policy) and every object of a directory,
 //! whoever wrote them: its files ([`manifests::files`]), each read by the layers as it
-//! is parsed ([`reads`]), or objects already parsed ([`manifests::read_dir`]).
+//! is parsed (`reads.rs`), or objects already parsed ([`manifests::read_dir`]).
 //! Gives: per layer, the connections (and for L7 layers, requests) it allows, computed
 //! with the layer's real semantics by an interpreter, compared with the declared set;
 //! every difference as a diagnostic naming the layer, the connection, the object and
