@@ -28,7 +28,8 @@ use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT};
 use super::index::FastMap;
 use super::world::{Connection, Endpoint, L4Port, Request, World};
 use super::{
-    Candidates, Decision, HttpRequest, IngressLayer, Layer, ObjectRef, OpenSide, Problem, Routing, ServicePort, Verdict,
+    by_destination, Candidates, Decision, HttpRequest, IngressLayer, Layer, ObjectRef, OpenSide, Problem, Routing,
+    ServicePort, Verdict,
 };
 
 /// At most this many example requests or sources are listed in one diagnostic.
@@ -316,18 +317,13 @@ fn compare_all(
         .collect();
     // Connections whose requests are to be compared, by destination: they share the
     // sample requests, which are built once per destination.
-    let mut by_destination: BTreeMap<&Endpoint, Vec<usize>> = BTreeMap::new();
-    for (i, outcome) in outcomes.iter().enumerate() {
-        if matches!(outcome, Outcome::CompareRequests) {
-            by_destination.entry(&connections[i].destination).or_default().push(i);
-        }
-    }
-    if by_destination.is_empty() {
+    let to_compare = (0..connections.len()).filter(|i| matches!(outcomes[*i], Outcome::CompareRequests));
+    let groups = by_destination(connections, to_compare);
+    if groups.is_empty() {
         return outcomes;
     }
     let methods = declared.sample_methods(layer.methods());
-    let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
-    let found: Vec<(usize, Vec<Pending>)> = by_destination
+    let found: Vec<(usize, Vec<Pending>)> = groups
         .par_iter()
         .flat_map_iter(|(destination, indexes)| {
             let paths = declared.sample_paths_to(destination, layer.paths_to(world, destination));

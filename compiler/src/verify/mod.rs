@@ -179,12 +179,7 @@ pub(crate) fn verdicts_by_destination<'c, A>(
 where
     A: FnMut(&'c Connection) -> bool,
 {
-    let mut by_destination: std::collections::BTreeMap<&Endpoint, Vec<usize>> = Default::default();
-    for (i, connection) in connections.iter().enumerate() {
-        by_destination.entry(&connection.destination).or_default().push(i);
-    }
-    let by_destination: Vec<(&Endpoint, Vec<usize>)> = by_destination.into_iter().collect();
-    let decided: Vec<(usize, bool)> = by_destination
+    let decided: Vec<(usize, bool)> = by_destination(connections, 0..connections.len())
         .par_iter()
         .flat_map_iter(|(destination, indexes)| {
             let mut allowed = allowed_to(destination);
@@ -196,6 +191,20 @@ where
         verdicts[i].allowed = allowed;
     }
     verdicts
+}
+
+/// The `indexes` of `connections` grouped by destination, destinations in order, each
+/// group in the order given: work that depends on the destination is then done once
+/// per group.
+pub(crate) fn by_destination(
+    connections: &[Connection],
+    indexes: impl IntoIterator<Item = usize>,
+) -> Vec<(&Endpoint, Vec<usize>)> {
+    let mut groups: std::collections::BTreeMap<&Endpoint, Vec<usize>> = Default::default();
+    for i in indexes {
+        groups.entry(&connections[i].destination).or_default().push(i);
+    }
+    groups.into_iter().collect()
 }
 
 /// The candidates of a layer (see [`Layer::candidate_groups`]): connections one by
