@@ -10,7 +10,8 @@
 //! costs less than hashing; no reader looks keys up in a loop over another mapping's
 //! keys, which would make the scan quadratic.
 //!
-//! It is deserialised straight from YAML (serde_yaml's parser), never built from a
+//! It is read straight from YAML, by `block_yaml.rs` for the block style segc writes
+//! and by serde_yaml's parser for anything else, never built from a
 //! `serde_yaml::Value`, and rejects duplicate keys as serde_yaml does.
 
 use std::collections::HashSet;
