@@ -21,7 +21,8 @@ use crate::resolve::{LevelId, Named, SegIdx};
 use crate::syntax::ast;
 use crate::verify::declared::{Declared, Grant};
 use crate::verify::{
-    self, istio, linkerd, netpol, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Request, World,
+    self, istio, linkerd, netpol, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, Request,
+    Transport, World,
 };
 
 /// What to explain. Names are written as in the policy (`web`, `std.prometheus`,
@@ -207,7 +208,7 @@ pub fn explain(compiled: &Compiled, policy: &Policy, query: &Query) -> Result<Ex
         let connection = Connection {
             source: source.clone(),
             destination: destination.clone(),
-            port: L4Port { number: port.number, transport: port.protocol.transport() },
+            port: L4Port { number: port.number, transport: Transport::of(port.protocol) },
         };
         let verdict = match declared.grant(&connection) {
             Some(Grant::Declared(spans)) => {

@@ -26,6 +26,11 @@ pub struct SegmentId(pub usize);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ExternalId(pub usize);
 
+/// Index into [`Policy::managed_namespaces`]; they are sorted, so ids sort as the
+/// names do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NamespaceId(pub usize);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,
@@ -254,6 +259,15 @@ impl Policy {
 
     pub fn external(&self, id: ExternalId) -> &External {
         &self.externals[id.0]
+    }
+
+    pub fn namespace(&self, id: NamespaceId) -> &str {
+        &self.managed_namespaces[id.0]
+    }
+
+    /// The id of a managed namespace.
+    pub fn namespace_id(&self, name: &str) -> Option<NamespaceId> {
+        self.managed_namespaces.binary_search_by(|ns| ns.as_str().cmp(name)).ok().map(NamespaceId)
     }
 
     pub fn controller(&self) -> &Segment {

@@ -58,6 +58,9 @@ pub const PROMETHEUS: SegmentId = SegmentId(8);
 pub const TRAEFIK: SegmentId = SegmentId(9);
 pub const WEB: SegmentId = SegmentId(10);
 pub const STRIPE: ExternalId = ExternalId(0);
+/// The managed namespaces, `data` and `shop`.
+pub const DATA: NamespaceId = NamespaceId(0);
+pub const SHOP: NamespaceId = NamespaceId(1);
 
 /// shop.seg lowered for `target`'s ingress and mesh, plus:
 /// - `batch` in `shop`, unmeshed, calling `api:grpc` (a gRPC port of api);

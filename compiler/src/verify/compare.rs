@@ -26,7 +26,7 @@ use crate::ir::{MeshKind, SegmentId};
 
 use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT};
 use super::index::FastMap;
-use super::world::{Connection, Endpoint, L4Port, Request, World};
+use super::world::{Connection, Endpoint, L4Port, Request, Transport, World};
 use super::{
     by_destination, Candidates, Decision, HttpRequest, IngressLayer, Layer, ObjectRef, OpenSide, Problem, Routing,
     ServicePort, Verdict,
@@ -685,7 +685,7 @@ impl IngressSide<'_> {
                         let connection = Connection {
                             source: controller.clone(),
                             destination: Endpoint::Segment(*segment),
-                            port: L4Port { number: port.number, transport: port.protocol.transport() },
+                            port: L4Port { number: port.number, transport: Transport::of(port.protocol) },
                         };
                         let decisions =
                             behind_decisions.entry((*segment, port_name.clone(), path.clone())).or_insert_with(|| {

@@ -13,7 +13,7 @@ use crate::diag::Span;
 use crate::ir::{Destination, Edge, Exposure, HttpRule, MeshKind, PathMatch, SegmentId, L7};
 
 use super::index::FastMap;
-use super::world::{cidr_contains, Connection, Endpoint, L4Port, Request, World};
+use super::world::{cidr_contains, Connection, Endpoint, L4Port, Request, Transport, World};
 use super::HttpRequest;
 
 /// Linkerd's outbound proxy connects to the destination proxy's inbound port.
@@ -143,7 +143,7 @@ impl<'p> Declared<'p> {
         if policy.target.mesh == MeshKind::Linkerd {
             for (i, segment) in policy.segments.iter().enumerate().filter(|(_, s)| s.managed && s.meshed) {
                 for probe in &segment.probes {
-                    let port = L4Port { number: probe.port.number, transport: probe.port.protocol.transport() };
+                    let port = L4Port { number: probe.port.number, transport: Transport::of(probe.port.protocol) };
                     let entry = declared
                         .probes
                         .entry(Endpoint::Segment(SegmentId(i)))
@@ -172,7 +172,7 @@ impl<'p> Declared<'p> {
             if policy.segment(controller).managed {
                 for source in declared.clients(exposure) {
                     for port in &policy.segment(controller).ports {
-                        let port = L4Port { number: port.number, transport: port.protocol.transport() };
+                        let port = L4Port { number: port.number, transport: Transport::of(port.protocol) };
                         let connection =
                             Connection { source: source.clone(), destination: Endpoint::Segment(controller), port };
                         declared.insert(connection, Grant::Declared(vec![exposure.decl]), Requests::Any);
@@ -195,7 +195,7 @@ impl<'p> Declared<'p> {
         for (segment, grant) in platform.collect::<Vec<_>>() {
             for source in &managed_pods {
                 for port in &policy.segment(segment).ports {
-                    let port = L4Port { number: port.number, transport: port.protocol.transport() };
+                    let port = L4Port { number: port.number, transport: Transport::of(port.protocol) };
                     let connection =
                         Connection { source: source.clone(), destination: Endpoint::Segment(segment), port };
                     declared.insert(connection, grant.clone(), Requests::Any);
@@ -215,7 +215,7 @@ impl<'p> Declared<'p> {
                 self.add_segment_connection(edge.source, dest, &edge.port, edge.decls.clone(), requests)
             }
             Destination::External(ext) => {
-                let port = L4Port { number: edge.port.number, transport: edge.port.protocol.transport() };
+                let port = L4Port { number: edge.port.number, transport: Transport::of(edge.port.protocol) };
                 let connection =
                     Connection { source: Endpoint::Segment(edge.source), destination: Endpoint::External(ext), port };
                 self.insert(connection, Grant::Declared(edge.decls.clone()), requests);
@@ -234,12 +234,12 @@ impl<'p> Declared<'p> {
         requests: Requests,
     ) {
         let policy = self.world.policy;
-        let l4 = L4Port { number: port.number, transport: port.protocol.transport() };
+        let l4 = L4Port { number: port.number, transport: Transport::of(port.protocol) };
         let connection =
             Connection { source: Endpoint::Segment(source), destination: Endpoint::Segment(dest), port: l4 };
         self.insert(connection, Grant::Declared(decls.clone()), requests);
         if policy.target.mesh == MeshKind::Linkerd && policy.segment(source).meshed && policy.segment(dest).meshed {
-            let proxy = L4Port { number: LINKERD_INBOUND_PORT, transport: "TCP" };
+            let proxy = L4Port { number: LINKERD_INBOUND_PORT, transport: Transport::Tcp };
             let connection =
                 Connection { source: Endpoint::Segment(source), destination: Endpoint::Segment(dest), port: proxy };
             self.insert(connection, Grant::Declared(decls), Requests::Any);
@@ -505,7 +505,7 @@ mod tests {
     use crate::ir::IngressKind;
 
     fn conn(source: Endpoint, destination: Endpoint, number: u16) -> Connection {
-        Connection { source, destination, port: L4Port { number, transport: "TCP" } }
+        Connection { source, destination, port: L4Port { number, transport: Transport::Tcp } }
     }
 
     #[test]
@@ -521,9 +521,9 @@ mod tests {
         assert!(declared.grant(&conn(controller, web.clone(), 8080)).is_some());
         let dns = Endpoint::Segment(sample::DNS);
         let udp = Connection {
-            source: Endpoint::OtherPod("shop".into()),
+            source: Endpoint::OtherPod(sample::SHOP),
             destination: dns,
-            port: L4Port { number: 53, transport: "UDP" },
+            port: L4Port { number: 53, transport: Transport::Udp },
         };
         assert_eq!(declared.grant(&udp), Some(&Grant::Dns));
         let get = |path: &str| Request { method: "GET".into(), path: path.into() };

@@ -31,7 +31,7 @@ use rayon::prelude::*;
 
 use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
 use super::index::{first_label, SelectorIndex};
-use super::world::cidr_contains;
+use super::world::{cidr_contains, Transport};
 use super::{
     verdicts_by_destination, Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort,
     Pod, Problem, Request, Verdict, World,
@@ -439,7 +439,7 @@ impl Layer for IstioPolicies {
 
     /// Connections into a meshed pod over TCP: sidecars do not intercept UDP.
     fn governs(&self, world: &World, connection: &Connection) -> bool {
-        connection.port.transport == "TCP" && world.pod(&connection.destination).is_some_and(|p| p.meshed)
+        connection.port.transport == Transport::Tcp && world.pod(&connection.destination).is_some_and(|p| p.meshed)
     }
 
     fn candidates(&self, world: &World) -> Vec<Connection> {
@@ -641,7 +641,7 @@ fn is_http(world: &World, destination: &Endpoint, port: L4Port) -> bool {
         .segment(*id)
         .ports
         .iter()
-        .any(|p| p.number == port.number && p.protocol.transport() == port.transport && p.protocol.is_http())
+        .any(|p| p.number == port.number && Transport::of(p.protocol) == port.transport && p.protocol.is_http())
 }
 
 /// One request per combination of the methods and path patterns the policies mention,
@@ -692,7 +692,7 @@ fn rule_ports(rule: &Rule) -> Option<Vec<L4Port>> {
             return None;
         }
         for port in &operation.ports.values {
-            ports.insert(L4Port { number: port.parse().ok()?, transport: "TCP" });
+            ports.insert(L4Port { number: port.parse().ok()?, transport: Transport::Tcp });
         }
     }
     Some(ports.into_iter().collect())

@@ -34,7 +34,7 @@ use std::fmt::Display;
 
 use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
 use super::index::{first_label, FastMap, SelectorIndex};
-use super::world::cidr_contains;
+use super::world::{cidr_contains, Transport};
 use super::{
     verdicts_by_destination, Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort,
     Pod, Problem, Request, Verdict, World,
@@ -553,7 +553,7 @@ impl LinkerdPolicies {
 
     /// The Server that describes a pod's port: the oldest, if several do.
     fn server_for(&self, pod: &Pod, port: L4Port) -> Option<&Server> {
-        if port.transport != "TCP" {
+        if port.transport != Transport::Tcp {
             return None;
         }
         self.servers_selecting(pod).into_iter().find(|s| match &s.port {
@@ -561,7 +561,7 @@ impl LinkerdPolicies {
             PortRef::Name(name) => pod
                 .named_ports
                 .iter()
-                .any(|(n, number, transport)| n == name && *number == port.number && *transport == "TCP"),
+                .any(|(n, number, transport)| n == name && *number == port.number && *transport == Transport::Tcp),
         })
     }
 
@@ -741,7 +741,7 @@ impl Layer for LinkerdPolicies {
 
     /// Connections into a meshed pod over TCP: the proxy does not handle UDP.
     fn governs(&self, world: &World, connection: &Connection) -> bool {
-        connection.port.transport == "TCP" && world.pod(&connection.destination).is_some_and(|p| p.meshed)
+        connection.port.transport == Transport::Tcp && world.pod(&connection.destination).is_some_and(|p| p.meshed)
     }
 
     fn candidates(&self, world: &World) -> Vec<Connection> {
@@ -770,7 +770,7 @@ impl Layer for LinkerdPolicies {
             let mut ports: BTreeSet<L4Port> = world.ports_to(destination).into_iter().collect();
             for server in self.servers_selecting(&pod) {
                 if let PortRef::Number(n) = server.port {
-                    ports.insert(L4Port { number: n, transport: "TCP" });
+                    ports.insert(L4Port { number: n, transport: Transport::Tcp });
                 }
             }
             for port in ports {
@@ -1152,7 +1152,7 @@ fn is_http(world: &World, destination: &Endpoint, port: L4Port) -> bool {
         .segment(*id)
         .ports
         .iter()
-        .any(|p| p.number == port.number && p.protocol.transport() == port.transport && p.protocol.is_http())
+        .any(|p| p.number == port.number && Transport::of(p.protocol) == port.transport && p.protocol.is_http())
 }
 
 fn block_contains(block: &str, ip: IpAddr) -> bool {

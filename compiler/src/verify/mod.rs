@@ -41,7 +41,7 @@ use compare::Reporter;
 use declared::Declared;
 
 pub use manifests::{Manifest, ObjectAt, ObjectRef};
-pub use world::{Connection, Endpoint, L4Port, Pod, Request, World};
+pub use world::{Connection, Endpoint, L4Port, Pod, Request, Transport, World};
 
 /// An object a layer's interpreter could not read (wrong types, missing fields, values
 /// the API server would reject) or cannot verify with certainty, and why. Reported as

@@ -1,7 +1,7 @@
 //! Helpers the interpreters' unit tests share: building connections and requests, and
 //! asking a layer about them against the sample policy's world.
 
-use super::{Connection, Endpoint, L4Port, Layer, Request, World};
+use super::{Connection, Endpoint, L4Port, Layer, Request, Transport, World};
 use crate::ir::{Policy, SegmentId};
 
 pub fn seg(id: SegmentId) -> Endpoint {
@@ -10,7 +10,7 @@ pub fn seg(id: SegmentId) -> Endpoint {
 
 /// A TCP connection.
 pub fn conn(source: Endpoint, destination: Endpoint, port: u16) -> Connection {
-    Connection { source, destination, port: L4Port { number: port, transport: "TCP" } }
+    Connection { source, destination, port: L4Port { number: port, transport: Transport::Tcp } }
 }
 
 pub fn req(method: &str, path: &str) -> Request {

@@ -10,16 +10,17 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::index::FastMap;
-use crate::ir::{ExternalId, Policy, SegmentId};
+use crate::ir::{ExternalId, NamespaceId, Policy, Protocol, SegmentId};
 
-/// Something that can open or receive a connection.
+/// Something that can open or receive a connection. Small and free of pointers
+/// (16 bytes): verify sorts, searches and copies millions of connections between them.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
     Segment(SegmentId),
     External(ExternalId),
     /// A pod of a managed namespace that no segment selects (no labels, service
     /// account `default`, meshed).
-    OtherPod(String),
+    OtherPod(NamespaceId),
     /// A pod (no labels, account `default`, meshed) in a namespace no segment of the
     /// policy lives in.
     OtherNamespace,
@@ -46,7 +47,7 @@ pub struct Pod<'a> {
     /// Runs a mesh proxy (has a mesh identity).
     pub meshed: bool,
     /// Named container ports (segment port names), for NetworkPolicy named ports.
-    pub named_ports: &'a [(&'a str, u16, &'static str)],
+    pub named_ports: &'a [(&'a str, u16, Transport)],
 }
 
 /// What [`World::pod`] hands out, computed once per endpoint: verify asks for pods in
@@ -54,7 +55,7 @@ pub struct Pod<'a> {
 #[derive(Debug)]
 struct PodData<'p> {
     namespace_labels: BTreeMap<String, String>,
-    named_ports: Vec<(&'p str, u16, &'static str)>,
+    named_ports: Vec<(&'p str, u16, Transport)>,
 }
 
 /// Endpoints by label key, then value.
@@ -68,8 +69,39 @@ fn lookup<'a>(index: &'a ByLabel<'_>, (key, value): (&str, &str)) -> &'a [Endpoi
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct L4Port {
     pub number: u16,
-    /// `TCP` or `UDP`.
-    pub transport: &'static str,
+    pub transport: Transport,
+}
+
+/// A port's transport protocol, as Kubernetes spells it. Sorted as the names are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transport {
+    Sctp,
+    Tcp,
+    Udp,
+}
+
+impl Transport {
+    /// The transport a declared port's protocol runs on.
+    pub fn of(protocol: Protocol) -> Transport {
+        match protocol.transport() {
+            "UDP" => Transport::Udp,
+            _ => Transport::Tcp,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Sctp => "SCTP",
+            Transport::Tcp => "TCP",
+            Transport::Udp => "UDP",
+        }
+    }
+}
+
+impl std::fmt::Display for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A connection attempt.
@@ -111,7 +143,8 @@ pub struct World<'p> {
     /// Per segment (by index), then per managed namespace's other pod, then the other
     /// namespace's pod.
     segment_pods: Vec<PodData<'p>>,
-    other_pods: BTreeMap<String, PodData<'p>>,
+    /// By [`NamespaceId`].
+    other_pods: Vec<PodData<'p>>,
     elsewhere: PodData<'p>,
 }
 
@@ -120,7 +153,7 @@ impl<'p> World<'p> {
         let mut endpoints: Vec<Endpoint> =
             (0..policy.segments.len()).map(|i| Endpoint::Segment(SegmentId(i))).collect();
         endpoints.extend((0..policy.externals.len()).map(|i| Endpoint::External(ExternalId(i))));
-        endpoints.extend(policy.managed_namespaces.iter().cloned().map(Endpoint::OtherPod));
+        endpoints.extend((0..policy.managed_namespaces.len()).map(|i| Endpoint::OtherPod(NamespaceId(i))));
         endpoints.push(Endpoint::OtherNamespace);
         endpoints.push(Endpoint::Internet);
         endpoints.sort();
@@ -133,13 +166,13 @@ impl<'p> World<'p> {
             .iter()
             .map(|s| PodData {
                 namespace_labels: namespace_labels(&s.namespace),
-                named_ports: s.ports.iter().map(|p| (p.name.as_str(), p.number, p.protocol.transport())).collect(),
+                named_ports: s.ports.iter().map(|p| (p.name.as_str(), p.number, Transport::of(p.protocol))).collect(),
             })
             .collect();
         let other_pods = policy
             .managed_namespaces
             .iter()
-            .map(|ns| (ns.clone(), PodData { namespace_labels: namespace_labels(ns), named_ports: Vec::new() }))
+            .map(|ns| PodData { namespace_labels: namespace_labels(ns), named_ports: Vec::new() })
             .collect();
         let elsewhere = PodData { namespace_labels: namespace_labels(OTHER_NAMESPACE), named_ports: Vec::new() };
         let mut world = World {
@@ -203,10 +236,10 @@ impl<'p> World<'p> {
                     named_ports: &data.named_ports,
                 })
             }
-            Endpoint::OtherPod(namespace) => {
-                let data = self.other_pods.get(namespace)?;
+            Endpoint::OtherPod(id) => {
+                let data = self.other_pods.get(id.0)?;
                 Some(Pod {
-                    namespace,
+                    namespace: self.policy.namespace(*id),
                     labels: &self.no_labels,
                     namespace_labels: &data.namespace_labels,
                     account: OTHER_ACCOUNT,
@@ -309,14 +342,18 @@ impl<'p> World<'p> {
     fn find_ports_to(&self, destination: &Endpoint) -> Vec<L4Port> {
         let declared: Vec<L4Port> = match destination {
             Endpoint::Segment(id) => {
-                self.policy.segment(*id).ports.iter().map(|p| l4(p.number, p.protocol.transport())).collect()
+                self.policy.segment(*id).ports.iter().map(|p| l4(p.number, Transport::of(p.protocol))).collect()
             }
             Endpoint::External(id) => {
-                self.policy.external(*id).ports.iter().map(|p| l4(p.number, p.protocol.transport())).collect()
+                self.policy.external(*id).ports.iter().map(|p| l4(p.number, Transport::of(p.protocol))).collect()
             }
             _ => Vec::new(),
         };
-        let other = (1..=u16::MAX).rev().map(|n| l4(n, "TCP")).find(|p| !declared.contains(p)).unwrap_or(l4(1, "TCP"));
+        let other = (1..=u16::MAX)
+            .rev()
+            .map(|n| l4(n, Transport::Tcp))
+            .find(|p| !declared.contains(p))
+            .unwrap_or(l4(1, Transport::Tcp));
         let mut ports = declared;
         ports.push(other);
         ports.sort();
@@ -334,7 +371,7 @@ impl<'p> World<'p> {
         match endpoint {
             Endpoint::Segment(id) => format!("`{}`", self.policy.segment(*id).name),
             Endpoint::External(id) => format!("`{}`", self.policy.external(*id).name),
-            Endpoint::OtherPod(ns) => format!("a pod of `{ns}` that no segment selects"),
+            Endpoint::OtherPod(id) => format!("a pod of `{}` that no segment selects", self.policy.namespace(*id)),
             Endpoint::OtherNamespace => "a pod of another namespace".to_string(),
             Endpoint::Internet => format!("an address outside every external ({})", self.internet),
         }
@@ -348,7 +385,7 @@ impl<'p> World<'p> {
     }
 }
 
-fn l4(number: u16, transport: &'static str) -> L4Port {
+fn l4(number: u16, transport: Transport) -> L4Port {
     L4Port { number, transport }
 }
 
@@ -442,14 +479,15 @@ mod tests {
             assert_eq!(world.position(endpoint), Some(i));
             assert_eq!(world.ports_into(endpoint).to_vec(), world.find_ports_to(endpoint));
         }
-        assert_eq!(world.position(&Endpoint::OtherPod("nowhere".into())), None);
+        assert_eq!(world.position(&Endpoint::OtherPod(NamespaceId(policy.managed_namespaces.len()))), None);
     }
 
     #[test]
     fn the_world_has_a_representative_of_everything_unnamed() {
         let policy = shop(IngressKind::Nginx, MeshKind::Istio);
         let world = World::new(&policy);
-        assert!(world.endpoints.contains(&Endpoint::OtherPod("shop".into())));
+        assert!(world.endpoints.contains(&Endpoint::OtherPod(sample::SHOP)));
+        assert_eq!(world.pod(&Endpoint::OtherPod(sample::SHOP)).unwrap().namespace, "shop");
         assert!(world.endpoints.contains(&Endpoint::OtherNamespace));
         let internet = world.address(&Endpoint::Internet).unwrap();
         assert!(!cidr_contains("203.0.113.0/24", internet));

@@ -182,7 +182,7 @@ fn principal_patterns() {
         let layer = load(&api_policy(&format!("  rules: [{{from: [{{source: {{{source}}}}}]}}]\n")));
         assert_eq!(allowed(&layer, seg(sample::WEB), seg(sample::API), 8080, None), web, "{source} web");
         assert_eq!(
-            allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 8080, None),
+            allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 8080, None),
             other,
             "{source} other pod"
         );
@@ -275,7 +275,7 @@ fn conditions() {
     ));
     assert!(allowed(&layer, seg(sample::PROMETHEUS), seg(sample::API), 9090, None));
     assert!(!allowed(&layer, seg(sample::PROMETHEUS), seg(sample::API), 8080, None));
-    assert!(!allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 8080, None));
+    assert!(!allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 8080, None));
     assert!(allowed(&layer, seg(sample::WEB), seg(sample::API), 8080, Some(req("GET", "/"))));
     // On a TCP port a rule with a request condition is dropped from ALLOW.
     let yaml = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: db, namespace: data}\nspec:\n  rules: [{when: [{key: 'request.headers[x]', notValues: ['1']}]}]\n";
@@ -341,8 +341,10 @@ fn governs_meshed_pods_over_tcp_only() {
     assert!(layer.governs(&world, &conn(seg(sample::WEB), seg(sample::API), 8080)));
     assert!(!layer.governs(&world, &conn(seg(sample::API), seg(sample::BATCH), 8080)));
     assert!(!layer.governs(&world, &conn(seg(sample::API), Endpoint::External(sample::STRIPE), 443)));
-    let udp =
-        Connection { port: L4Port { number: 53, transport: "UDP" }, ..conn(seg(sample::API), seg(sample::DNS), 53) };
+    let udp = Connection {
+        port: L4Port { number: 53, transport: Transport::Udp },
+        ..conn(seg(sample::API), seg(sample::DNS), 53)
+    };
     assert!(!layer.governs(&world, &udp));
 }
 
@@ -417,8 +419,8 @@ fn a_typo_is_reported_and_the_rest_still_applies() {
     let (layer, problems) = load_with(&yaml, "cluster.local");
     assert!(problems[0].message.contains("unknown field `form`"), "{problems:?}");
     // As Istio reads it: the `from` is gone, so everyone may use 8080.
-    assert!(allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 8080, None));
-    assert!(!allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 9090, None));
+    assert!(allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 8080, None));
+    assert!(!allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 9090, None));
 }
 
 #[test]
@@ -457,7 +459,7 @@ fn segc_output_allows_the_declared_requests_and_nothing_else() {
     assert!(!decide(seg(sample::PROMETHEUS), api.clone(), 8080, None));
     assert!(decide(seg(sample::INGRESS_NGINX), web.clone(), 8080, Some(req("GET", "/cart"))));
     assert!(!decide(seg(sample::PROMETHEUS), web.clone(), 8080, None));
-    assert!(!decide(Endpoint::OtherPod("shop".into()), api.clone(), 8080, Some(req("GET", "/api/x"))));
+    assert!(!decide(Endpoint::OtherPod(sample::SHOP), api.clone(), 8080, Some(req("GET", "/api/x"))));
     assert!(!decide(Endpoint::OtherNamespace, web.clone(), 8080, None));
     // batch is declared but has no identity: strict mTLS refuses its plaintext.
     assert!(!decide(seg(sample::BATCH), api.clone(), 9000, None));

@@ -148,7 +148,7 @@ fn mesh_tls_identities_refs_and_wildcards() {
         ));
         let layer = load(&yaml);
         assert_eq!(allowed(&layer, seg(sample::WEB), seg(sample::API), 8080, None), web, "{spec}");
-        assert_eq!(allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 8080, None), other, "{spec}");
+        assert_eq!(allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 8080, None), other, "{spec}");
         assert_eq!(allowed(&layer, seg(sample::PROMETHEUS), seg(sample::API), 8080, None), prometheus, "{spec}");
         // Unmeshed clients have no identity.
         assert!(!allowed(&layer, seg(sample::BATCH), seg(sample::API), 8080, None), "{spec}");
@@ -216,9 +216,9 @@ fn server_authorizations() {
     };
     let layer = load(&sa("{server: {name: api-http}, client: {meshTLS: {serviceAccounts: [{name: web}]}}}"));
     assert!(allowed(&layer, seg(sample::WEB), seg(sample::API), 8080, None));
-    assert!(!allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 8080, None));
+    assert!(!allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 8080, None));
     let layer = load(&sa("{server: {selector: {matchLabels: {}}}, client: {meshTLS: {unauthenticatedTLS: true}}}"));
-    assert!(allowed(&layer, Endpoint::OtherPod("shop".into()), seg(sample::API), 8080, None));
+    assert!(allowed(&layer, Endpoint::OtherPod(sample::SHOP), seg(sample::API), 8080, None));
     assert!(!allowed(&layer, seg(sample::BATCH), seg(sample::API), 8080, None));
     let layer =
         load(&sa("{server: {name: api-http}, client: {unauthenticated: true, networks: [{cidr: 203.0.113.0/24}]}}"));
@@ -262,7 +262,7 @@ fn each_request_goes_to_the_most_specific_route() {
     // Some request passes for both.
     assert!(allowed(&layer, w(), api(), 8080, None));
     assert!(allowed(&layer, p(), api(), 8080, None));
-    assert!(!allowed(&layer, Endpoint::OtherPod("shop".into()), api(), 8080, None));
+    assert!(!allowed(&layer, Endpoint::OtherPod(sample::SHOP), api(), 8080, None));
 }
 
 #[test]
@@ -391,8 +391,10 @@ fn governs_meshed_pods_over_tcp_only() {
     assert!(layer.governs(&world, &conn(seg(sample::WEB), seg(sample::API), 8080)));
     assert!(!layer.governs(&world, &conn(seg(sample::API), seg(sample::BATCH), 8080)));
     assert!(!layer.governs(&world, &conn(seg(sample::API), Endpoint::External(sample::STRIPE), 443)));
-    let udp =
-        Connection { port: L4Port { number: 53, transport: "UDP" }, ..conn(seg(sample::API), seg(sample::DNS), 53) };
+    let udp = Connection {
+        port: L4Port { number: 53, transport: Transport::Udp },
+        ..conn(seg(sample::API), seg(sample::DNS), 53)
+    };
     assert!(!layer.governs(&world, &udp));
 }
 
@@ -456,7 +458,7 @@ fn segc_output_allows_the_declared_requests_and_nothing_else() {
     assert!(!decide(seg(sample::PROMETHEUS), api.clone(), 8080, None));
     assert!(decide(seg(sample::INGRESS_NGINX), web.clone(), 8080, Some(req("GET", "/cart"))));
     assert!(!decide(seg(sample::PROMETHEUS), web.clone(), 8080, Some(req("GET", "/cart"))));
-    assert!(!decide(Endpoint::OtherPod("shop".into()), api.clone(), 8080, Some(req("GET", "/api/x"))));
+    assert!(!decide(Endpoint::OtherPod(sample::SHOP), api.clone(), 8080, Some(req("GET", "/api/x"))));
     // batch is declared but has no identity to authorize.
     assert!(!decide(seg(sample::BATCH), api.clone(), 9000, None));
     assert!(decide(api.clone(), seg(sample::DB), 5432, None));

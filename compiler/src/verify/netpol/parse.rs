@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use crate::verify::value::{Mapping, Value};
 
 use crate::verify::crd_value::At;
-use crate::verify::world::cidr_contains;
+use crate::verify::world::{cidr_contains, Transport};
 use crate::verify::{Manifest, ObjectRef};
 
 /// One NetworkPolicy as Kubernetes applies it.
@@ -52,8 +52,7 @@ pub(super) enum Peer {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct PortRule {
-    /// `TCP`, `UDP` or `SCTP`.
-    pub protocol: &'static str,
+    pub protocol: Transport,
     pub port: PortMatch,
 }
 
@@ -242,10 +241,9 @@ fn port(value: &Value, at: &At) -> Read<PortRule> {
     let field = |name: &str| port.and_then(|m| m.get(name));
     let protocol_at = at.field("protocol");
     let protocol = match string(field("protocol"), &protocol_at)? {
-        None => "TCP",
-        Some("TCP") => "TCP",
-        Some("UDP") => "UDP",
-        Some("SCTP") => "SCTP",
+        None | Some("TCP") => Transport::Tcp,
+        Some("UDP") => Transport::Udp,
+        Some("SCTP") => Transport::Sctp,
         Some(other) => return Err(format!("`{protocol_at}` must be `TCP`, `UDP` or `SCTP`, not `{other}`")),
     };
     let port_at = at.field("port");

@@ -9,7 +9,7 @@ use super::*;
 use crate::ir::sample::{self, shop, API, BATCH, DB, DNS, INGRESS_NGINX, PROMETHEUS, STRIPE, WEB};
 use crate::ir::{Destination, IngressKind, MeshKind, Policy, Port, SegmentId};
 use crate::verify::manifests::parse_documents;
-use crate::verify::world::OTHER_NAMESPACE;
+use crate::verify::world::{Transport, OTHER_NAMESPACE};
 
 /// A NetworkPolicy document with `spec` written in YAML flow style.
 fn np(namespace: &str, name: &str, spec: &str) -> String {
@@ -38,11 +38,11 @@ fn seg(id: SegmentId) -> Endpoint {
 }
 
 fn tcp(number: u16) -> L4Port {
-    L4Port { number, transport: "TCP" }
+    L4Port { number, transport: Transport::Tcp }
 }
 
 fn udp(number: u16) -> L4Port {
-    L4Port { number, transport: "UDP" }
+    L4Port { number, transport: Transport::Udp }
 }
 
 fn connection(source: &Endpoint, destination: &Endpoint, port: L4Port) -> Connection {
@@ -62,7 +62,7 @@ fn names(decision: &Decision) -> Vec<&str> {
 }
 
 fn other_pod(namespace: &str) -> Endpoint {
-    Endpoint::OtherPod(namespace.to_string())
+    Endpoint::OtherPod(shop_policy().namespace_id(namespace).expect("a managed namespace"))
 }
 
 #[test]
@@ -495,7 +495,7 @@ fn segc_manifests(policy: &Policy) -> Vec<Manifest> {
 }
 
 fn l4(port: &Port) -> L4Port {
-    L4Port { number: port.number, transport: port.protocol.transport() }
+    L4Port { number: port.number, transport: Transport::of(port.protocol) }
 }
 
 /// What the sample declares, worked out from the policy itself: every edge and
