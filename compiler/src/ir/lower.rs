@@ -8,6 +8,8 @@
 
 use std::collections::BTreeSet;
 
+use rayon::prelude::*;
+
 use crate::backends::object_name;
 use crate::check::{self, Dest, Model, PortDecl};
 use crate::diag::{Code, Diagnostic, Label};
@@ -86,7 +88,7 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
         included[s.0] = true;
     }
     let mut order: Vec<SegIdx> = (0..model.segments.len()).filter(|i| included[*i]).map(SegIdx).collect();
-    order.sort_by(|a, b| model.segment(*a).name.cmp(&model.segment(*b).name));
+    order.par_sort_unstable_by(|a, b| model.segment(*a).name.cmp(&model.segment(*b).name));
     // SegIdx -> SegmentId, for the included segments.
     let mut segment_id: Vec<Option<SegmentId>> = vec![None; model.segments.len()];
     for (i, s) in order.iter().enumerate() {
@@ -94,8 +96,9 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
     }
     let segment_id = |s: SegIdx| segment_id[s.0];
 
+    // Each segment, edge and exposure lowers on its own: in parallel, in order.
     let segments: Vec<Segment> = order
-        .iter()
+        .par_iter()
         .map(|idx| {
             let s = model.segment(*idx);
             let mut probes: Vec<Probe> = s
@@ -148,7 +151,7 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
     let edges = merge_allows(model, segment_id, &external_id);
     let mut exposures: Vec<Exposure> = model
         .exposures
-        .iter()
+        .par_iter()
         .filter_map(|e| {
             let segment = segment_id(e.segment)?;
             let port = port(model.segment(e.segment).ports.get(e.port)?)?;
@@ -166,7 +169,7 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
             })
         })
         .collect();
-    exposures.sort_by(|a, b| (&a.host, &a.paths, a.segment, &a.port).cmp(&(&b.host, &b.paths, b.segment, &b.port)));
+    exposures.par_sort_by(|a, b| (&a.host, &a.paths, a.segment, &a.port).cmp(&(&b.host, &b.paths, b.segment, &b.port)));
 
     let managed_namespaces: BTreeSet<&str> =
         model.segments.iter().filter(|s| !s.std).map(|s| s.namespace.as_str()).collect();
@@ -202,7 +205,7 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
 /// rules are unioned and any unrestricted allow makes the edge unrestricted.
 fn merge_allows(
     model: &Model,
-    segment_id: impl Fn(SegIdx) -> Option<SegmentId>,
+    segment_id: impl Fn(SegIdx) -> Option<SegmentId> + Sync,
     external_id: &[ExternalId],
 ) -> Vec<Edge> {
     // (source, destination, port declaration, allow). A destination's port names are
@@ -225,36 +228,36 @@ fn merge_allows(
         };
         keyed.push((source, destination, decl, a));
     }
-    keyed.sort_by(|x, y| (x.0, x.1, &x.2.name).cmp(&(y.0, y.1, &y.2.name)));
+    keyed.par_sort_by(|x, y| (x.0, x.1, &x.2.name).cmp(&(y.0, y.1, &y.2.name)));
 
-    // At most one edge per allow: sized once, so a hundred thousand edges are not
-    // copied again at every doubling.
-    let mut edges: Vec<Edge> = Vec::with_capacity(keyed.len());
-    for group in keyed.chunk_by(|x, y| (x.0, x.1, &x.2.name) == (y.0, y.1, &y.2.name)) {
-        let (source, destination, decl, _) = group[0];
-        let Some(port) = port(decl) else { continue };
-        // `None` once one allow is unrestricted.
-        let mut rules: Option<BTreeSet<HttpRule>> = Some(BTreeSet::new());
-        let mut decls = Vec::with_capacity(group.len());
-        for (_, _, _, a) in group {
-            decls.push(a.header);
-            let restricted = port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty());
-            if !restricted {
-                rules = None;
-            } else if let Some(rules) = &mut rules {
-                rules.insert(HttpRule {
-                    methods: a.methods.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
-                    paths: sorted_paths(&a.paths),
-                });
+    let groups: Vec<_> = keyed.chunk_by(|x, y| (x.0, x.1, &x.2.name) == (y.0, y.1, &y.2.name)).collect();
+    groups
+        .into_par_iter()
+        .filter_map(|group| {
+            let (source, destination, decl, _) = group[0];
+            let port = port(decl)?;
+            // `None` once one allow is unrestricted.
+            let mut rules: Option<BTreeSet<HttpRule>> = Some(BTreeSet::new());
+            let mut decls = Vec::with_capacity(group.len());
+            for (_, _, _, a) in group {
+                decls.push(a.header);
+                let restricted = port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty());
+                if !restricted {
+                    rules = None;
+                } else if let Some(rules) = &mut rules {
+                    rules.insert(HttpRule {
+                        methods: a.methods.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
+                        paths: sorted_paths(&a.paths),
+                    });
+                }
             }
-        }
-        let l7 = match rules {
-            Some(rules) if !rules.is_empty() => L7::Rules(rules.into_iter().collect()),
-            _ => L7::Any,
-        };
-        edges.push(Edge { source, destination, port, l7, decls });
-    }
-    edges
+            let l7 = match rules {
+                Some(rules) if !rules.is_empty() => L7::Rules(rules.into_iter().collect()),
+                _ => L7::Any,
+            };
+            Some(Edge { source, destination, port, l7, decls })
+        })
+        .collect()
 }
 
 #[cfg(test)]
