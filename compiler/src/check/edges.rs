@@ -54,14 +54,9 @@ fn accepts_words(names: &Names, dest: LevelId) -> String {
     }
 }
 
-/// Checks every allow into `model.allows`. Marks in `used` every segment an allow
-/// names, even when the allow has other errors.
-pub(super) fn check_allows(model: &mut Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) {
-    let allows = allows(model, used, diags);
-    model.allows = allows;
-}
-
-fn allows(model: &Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) -> Vec<Allow> {
+/// Checks every allow, giving those that resolved (for `model.allows`). Marks in
+/// `used` every segment an allow names, even when the allow has other errors.
+pub(super) fn check_allows(model: &Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) -> Vec<Allow> {
     let names = &model.names;
     let mut allows = Vec::with_capacity(names.allows.len());
     // Identical allows: (source, destination, port, sorted methods, sorted paths).

@@ -33,12 +33,26 @@ pub fn check(loaded: Loaded) -> (Model, Vec<Diagnostic>, SourceMap) {
     decls::check_targets(&mut model, &mut diags);
     // Segments that some allow or exposure names, for the unused-segment warning.
     let mut used = vec![false; model.segments.len()];
-    edges::check_allows(&mut model, &mut used, &mut diags);
+    // Overlaps read only the segments: they are checked beside the allows. Their
+    // diagnostics join in a fixed order (and are sorted below).
+    let ((allows, allow_diags), overlap_diags) = rayon::join(
+        || {
+            let mut found = Vec::new();
+            (edges::check_allows(&model, &mut used, &mut found), found)
+        },
+        || {
+            let mut found = Vec::new();
+            overlap::check_selectors(&model, &mut found);
+            overlap::check_services(&model, &mut found);
+            found
+        },
+    );
+    model.allows = allows;
+    diags.extend(allow_diags);
     edges::check_exposures(&mut model, &mut used, &mut diags);
     edges::check_unused(&model, &used, syntax_errors, &mut diags);
     forbid::check_forbids(&model, &mut diags);
-    overlap::check_selectors(&model, &mut diags);
-    overlap::check_services(&model, &mut diags);
+    diags.extend(overlap_diags);
     if model.names.user_segments().next().is_none() && !crate::diag::has_errors(&diags) {
         diags.push(
             Diagnostic::new(
