@@ -155,12 +155,15 @@ fn namespace_objects(
         if !segment.managed || !segment.meshed {
             continue;
         }
-        let rules = segment_rules(policy, inbound, id);
-        for (index, chunk) in rules.chunks(MAX_RULES).enumerate() {
+        let mut rules = segment_rules(policy, inbound, id).into_iter().peekable();
+        let mut index = 0;
+        while rules.peek().is_some() {
+            let chunk: Vec<Rule> = rules.by_ref().take(MAX_RULES).collect();
             let base =
                 if index == 0 { segment.slug.clone() } else { object_name(&[&segment.slug, &(index + 1).to_string()]) };
             let name = unique_name(&mut taken, base);
-            objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk.to_vec())));
+            objects.push(Object::new(Backend::Istio, &allow_policy(segment, name, chunk)));
+            index += 1;
         }
     }
     objects
@@ -204,6 +207,9 @@ struct Inbound<'p> {
     edges: Vec<Vec<&'p crate::ir::Edge>>,
     /// Exposed paths per (segment, port), merged over every exposure of that port.
     exposures: BTreeMap<SegmentId, BTreeMap<Port, BTreeSet<PathMatch>>>,
+    /// Each segment's principal (by id), formatted once rather than per edge from a
+    /// caller's scattered fields.
+    principals: Vec<Option<String>>,
 }
 
 impl<'p> Inbound<'p> {
@@ -218,7 +224,8 @@ impl<'p> Inbound<'p> {
                 .or_default()
                 .extend(exposure.paths.iter().cloned());
         }
-        Inbound { edges, exposures }
+        let principals = policy.segments.iter().map(|s| principal(policy, s)).collect();
+        Inbound { edges, exposures, principals }
     }
 }
 
@@ -226,31 +233,23 @@ impl<'p> Inbound<'p> {
 /// one per exposed port for the ingress controller. Identical rules are emitted once.
 fn segment_rules(policy: &Policy, inbound: &Inbound, id: SegmentId) -> Vec<Rule> {
     let mut rules = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut push = |rule: Rule| {
-        if seen.insert(rule.clone()) {
-            rules.push(rule);
-        }
-    };
     for edge in inbound.edges.get(id.0).into_iter().flatten() {
-        let source = policy.segment(edge.source);
-        let Some(principal) = principal(policy, source) else {
+        let Some(principal) = &inbound.principals[edge.source.0] else {
             continue;
         };
-        for rule in edge_rules(&principal, &edge.port, &edge.l7) {
-            push(rule);
-        }
+        rules.extend(edge_rules(principal, &edge.port, &edge.l7));
     }
-    let controller = policy.controller();
-    if let Some(principal) = principal(policy, controller) {
+    if let Some(principal) = &inbound.principals[policy.target.controller.0] {
         for (port, paths) in inbound.exposures.get(&id).into_iter().flatten() {
             let exposed = HttpRule { methods: Vec::new(), paths: paths.iter().cloned().collect() };
-            for rule in edge_rules(&principal, port, &L7::Rules(vec![exposed])) {
-                push(rule);
-            }
+            rules.extend(edge_rules(principal, port, &L7::Rules(vec![exposed])));
         }
     }
-    rules
+    // The first of identical rules stays, without copying any.
+    let mut seen = BTreeSet::new();
+    let first: Vec<bool> = rules.iter().map(|rule| seen.insert(rule)).collect();
+    drop(seen);
+    rules.into_iter().zip(first).filter_map(|(rule, first)| first.then_some(rule)).collect()
 }
 
 /// The caller's SPIFFE principal, or `None` for a caller with no mesh identity.
