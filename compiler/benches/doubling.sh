@@ -27,8 +27,12 @@ trap 'rm -rf "$work" "$out"' EXIT
 for size in "$n" $((2 * n)); do
   "$synth" --segments "$size" --namespaces $((size / 100 > 0 ? size / 100 : 1)) --edges-per-segment 5 \
     --exposures $((size / 10)) --seed 1 >"$work/s$size.seg"
+done
+# The sizes take turns, so that both see the machine in the same states (the page
+# cache, memory left fragmented by the previous run, other load).
+for _ in $(seq "$runs"); do
   for target in prod edge; do
-    for _ in $(seq "$runs"); do
+    for size in "$n" $((2 * n)); do
       rm -rf "$out"
       "$phase_times" "$work/s$size.seg" --target "$target" --out "$out" | sed "s/^/$size $target /"
     done
