@@ -2,7 +2,8 @@
 # How each phase's time grows when the policy doubles, for docs/performance.md: runs
 # the `phase_times` example (one build and one verify in a fresh process, each phase
 # timed once) on the synth policy of N and of 2N segments, for each target, and
-# prints the fastest of RUNS runs of each phase and the ratio.
+# prints the fastest of RUNS runs of each phase and the ratio, by the wall clock and
+# by CPU time.
 #
 #   bash compiler/benches/doubling.sh              # 10000 against 20000 segments
 #   bash compiler/benches/doubling.sh 1000         # 1000 against 2000
@@ -39,16 +40,19 @@ for _ in $(seq "$runs"); do
   done
 done >"$work/times"
 
-echo "| phase | target | $n segments (ms) | $((2 * n)) segments (ms) | ratio |"
-echo "|---|---|---:|---:|---:|"
-# Fastest run of each (size, target, phase), in the order the phases ran.
+echo "| phase | target | $n segments (ms) | $((2 * n)) segments (ms) | ratio | CPU $n (ms) | CPU $((2 * n)) (ms) | CPU ratio |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|"
+# Fastest run of each (size, target, phase), in the order the phases ran: wall clock,
+# and CPU time (user + kernel, every thread) on its own.
 awk -v n="$n" '
-  { key = $2 " " $3
+  { key = $2 " " $3; cpu = $5 + $6
     if (!(($1, key) in t) || $4 < t[$1, key]) t[$1, key] = $4
+    if (!(($1, key) in c) || cpu < c[$1, key]) c[$1, key] = cpu
     if (!(key in seen)) { seen[key] = 1; order[++count] = key } }
   END {
     for (i = 1; i <= count; i++) {
       split(order[i], k, " "); a = t[n, order[i]]; b = t[2 * n, order[i]]
-      printf "| %s | %s | %.1f | %.1f | %.2f× |\n", k[2], k[1], a, b, b / a
+      ca = c[n, order[i]]; cb = c[2 * n, order[i]]
+      printf "| %s | %s | %.1f | %.1f | %.2f× | %.1f | %.1f | %.2f× |\n", k[2], k[1], a, b, b / a, ca, cb, (ca > 0 ? cb / ca : 0)
     }
   }' "$work/times"

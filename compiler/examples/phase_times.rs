@@ -5,9 +5,12 @@
 //! cargo run --release --example phase_times -- big.seg --target edge --out /dev/shm/out
 //! ```
 //!
-//! Prints one `PHASE MILLISECONDS` line per phase: parse, check, lower, each backend
-//! of the target, render, write (into `--out`, which must not exist yet) and verify
-//! (reading the files back, as `segc verify` does). The divan benchmark
+//! Prints one `PHASE WALL USER SYSTEM` line per phase (milliseconds: the wall clock,
+//! then the CPU time of all threads in user and in kernel mode): parse, check, lower,
+//! each backend of the target, render, write (into `--out`, which must not exist yet)
+//! and verify (reading the files back, as `segc verify` does). The kernel's share is
+//! mostly zeroing fresh memory and file system calls, and is where a noisy machine
+//! varies most between runs. The divan benchmark
 //! (`benches/phases.rs`) times phases again and again in one long-lived process,
 //! whose heap also holds every size's fixtures; this times each phase once, on a
 //! fresh heap, which is how segc runs in CI. `benches/doubling.sh` runs it at two
@@ -37,15 +40,39 @@ struct Args {
     out: PathBuf,
 }
 
-/// Times phases one after the other.
-struct Laps(Instant);
+/// Times phases one after the other: the wall clock, and the CPU time of the process
+/// in user and kernel mode (all threads).
+struct Laps {
+    wall: Instant,
+    user: f64,
+    system: f64,
+}
 
 impl Laps {
-    /// Prints the time since the previous lap under `phase`.
-    fn lap(&mut self, phase: &str) {
-        println!("{phase} {:.2}", self.0.elapsed().as_secs_f64() * 1000.0);
-        self.0 = Instant::now();
+    fn start() -> Laps {
+        let (user, system) = cpu_times();
+        Laps { wall: Instant::now(), user, system }
     }
+
+    /// Prints the times since the previous lap under `phase`, in milliseconds.
+    fn lap(&mut self, phase: &str) {
+        let wall = self.wall.elapsed().as_secs_f64() * 1000.0;
+        let (user, system) = cpu_times();
+        println!("{phase} {wall:.2} {:.2} {:.2}", user - self.user, system - self.system);
+        *self = Laps::start();
+    }
+}
+
+/// The process's CPU time so far in user and in kernel mode, in milliseconds.
+fn cpu_times() -> (f64, f64) {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    (ms(usage.ru_utime), ms(usage.ru_stime))
 }
 
 fn main() -> ExitCode {
@@ -64,7 +91,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<(), String> {
-    let mut laps = Laps(Instant::now());
+    let mut laps = Laps::start();
     let loaded = resolve::load(&args.policy).map_err(|e| format!("cannot read {}: {e}", args.policy.display()))?;
     laps.lap("parse");
     let (model, diagnostics, sources) = check::check(loaded);
@@ -88,7 +115,7 @@ fn run(args: &Args) -> Result<(), String> {
     drop((files, objects));
     let mut sources = compiled.sources;
     drop(compiled.model);
-    laps = Laps(Instant::now());
+    laps = Laps::start();
     let found = verify::verify(&mut sources, &args.out, &policy).map_err(|e| e.to_string())?;
     laps.lap("verify");
     match found.iter().filter(|d| d.is_error()).count() {
