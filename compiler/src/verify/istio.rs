@@ -962,7 +962,11 @@ fn read_rule(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<Rule, St
     check_keys(rule, at, &["from", "to", "when"], notes);
     let mut out = Rule::default();
     let from_at = at.field("from");
-    for (i, from) in sequence(rule.get("from"), from_at)?.iter().enumerate() {
+    let from = sequence(rule.get("from"), from_at)?;
+    // Sized exactly: pushed one by one, a Vec of these wide structs starts at four,
+    // which held most of the layer's memory (a rule rarely has more than one of each).
+    out.from.reserve_exact(from.len());
+    for (i, from) in from.iter().enumerate() {
         let entry_at = from_at.index(i);
         let entry = mapping_or_empty(from, entry_at, &empty)?;
         check_keys(entry, entry_at, &["source"], notes);
@@ -994,7 +998,9 @@ fn read_rule(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<Rule, St
         });
     }
     let to_at = at.field("to");
-    for (i, to) in sequence(rule.get("to"), to_at)?.iter().enumerate() {
+    let to = sequence(rule.get("to"), to_at)?;
+    out.to.reserve_exact(to.len());
+    for (i, to) in to.iter().enumerate() {
         let entry_at = to_at.index(i);
         let entry = mapping_or_empty(to, entry_at, &empty)?;
         check_keys(entry, entry_at, &["operation"], notes);
@@ -1014,7 +1020,9 @@ fn read_rule(value: &Value, at: &At, notes: &mut Vec<String>) -> Result<Rule, St
         });
     }
     let when_at = at.field("when");
-    for (i, when) in sequence(rule.get("when"), when_at)?.iter().enumerate() {
+    let when = sequence(rule.get("when"), when_at)?;
+    out.when.reserve_exact(when.len());
+    for (i, when) in when.iter().enumerate() {
         let at = when_at.index(i);
         let condition = mapping(when, at)?;
         check_keys(condition, at, &["key", "values", "notValues"], notes);
