@@ -231,7 +231,7 @@ fn build_output_matches_golden() {
                 let detail = match change.kind {
                     emit::ChangeKind::Stale => {
                         let expected = fs::read_to_string(&path).unwrap_or_default();
-                        let actual = &files.iter().find(|f| f.path == change.path).unwrap().contents;
+                        let actual = &files.iter().find(|f| f.path == change.path).unwrap().contents();
                         format!(
                             "\n{}",
                             similar::TextDiff::from_lines(expected.as_str(), actual.as_str()).unified_diff()
@@ -255,8 +255,8 @@ fn build_output_matches_golden() {
 /// every namespaced kind carries metadata.namespace.
 fn check_objects_parse_back(files: &[emit::Rendered]) {
     for file in files {
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(&file.contents).unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.path.display()));
+        let value: serde_yaml::Value = serde_yaml::from_str(&file.contents())
+            .unwrap_or_else(|e| panic!("{} is not YAML: {e}", file.path.display()));
         let kind = value["kind"].as_str().expect("kind");
         assert!(value["apiVersion"].as_str().is_some(), "{}: apiVersion", file.path.display());
         assert!(value["metadata"]["name"].as_str().is_some(), "{}: name", file.path.display());

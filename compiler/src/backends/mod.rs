@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rayon::prelude::*;
@@ -147,7 +148,8 @@ pub struct Object {
     pub namespace: Option<String>,
     pub name: String,
     /// The whole object (apiVersion, kind, metadata, spec) in field order, as YAML.
-    yaml: String,
+    /// Shared with the file it is rendered to, which then copies no text.
+    yaml: Arc<str>,
 }
 
 impl Object {
@@ -164,13 +166,18 @@ impl Object {
             kind: typed.kind().to_string(),
             namespace: metadata.namespace.clone().filter(|ns| !ns.is_empty()),
             name: metadata.name.clone().unwrap_or_default(),
-            yaml,
+            yaml: yaml.into(),
         }
     }
 
     /// The object as YAML, without the generated-file header.
     pub fn yaml(&self) -> &str {
         &self.yaml
+    }
+
+    /// [`Object::yaml`], shared.
+    pub fn shared_yaml(&self) -> Arc<str> {
+        Arc::clone(&self.yaml)
     }
 
     /// The object as a YAML tree, parsed from [`Object::yaml`] on each call.

@@ -152,7 +152,7 @@ pub fn write(dir: &Path, files: &[Rendered]) -> Result<WriteReport, WriteError> 
         .par_iter()
         .map(|(file, _)| {
             let staged = new.join(&file.path);
-            fs::write(&staged, &file.contents).map_err(io_err(&staged))
+            write_file(&staged, file).map_err(io_err(&staged))
         })
         .collect();
     staged.into_iter().collect::<Result<(), WriteError>>()?;
@@ -432,14 +432,32 @@ fn list(path: &Path) -> Result<Option<HashMap<OsString, Entry>>, WriteError> {
 /// generated file, or not segc's?
 fn probe(dir: &Path, file: &Rendered) -> Result<Existing, WriteError> {
     let full = dir.join(&file.path);
-    let expected = file.contents.as_bytes();
-    match read_up_to(&full, expected.len() + 1) {
-        Ok(existing) if existing == expected => Ok(Existing::Same),
+    match read_up_to(&full, file.size() + 1) {
+        Ok(existing) if file.is(&existing) => Ok(Existing::Same),
         Ok(existing) if is_generated(&existing) => Ok(Existing::Generated),
         Ok(_) => Ok(Existing::Foreign),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Existing::Absent(Place::Unknown)),
         Err(e) => Err(WriteError::Io(full, e)),
     }
+}
+
+/// Creates (or truncates) the file at `path` with the contents, in one system call
+/// for both parts, as `fs::write` makes for one.
+fn write_file(path: &Path, file: &Rendered) -> io::Result<()> {
+    use io::Write;
+    let mut out = fs::File::create(path)?;
+    let [header, body] = file.parts();
+    let mut parts = [io::IoSlice::new(header.as_bytes()), io::IoSlice::new(body.as_bytes())];
+    let mut rest = &mut parts[..];
+    while !rest.is_empty() {
+        match out.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The first `limit` bytes of a file (all of it if shorter). Reading one byte more
@@ -481,7 +499,7 @@ mod tests {
     use super::*;
 
     fn rendered(path: &str, body: &str) -> Rendered {
-        Rendered { path: path.into(), contents: format!("{HEADER_PREFIX} test\n{body}") }
+        Rendered::new(path.into(), format!("{HEADER_PREFIX} test\n").into(), body.into())
     }
 
     #[test]
@@ -584,7 +602,7 @@ mod tests {
         let report = write(&dir, &files).unwrap();
         assert_eq!(report.written, files.iter().map(|f| f.path.clone()).collect::<Vec<_>>());
         assert_eq!((report.removed.len(), report.unchanged), (0, 0));
-        let mut expected: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
+        let mut expected: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.contents())).collect();
         expected.sort();
         assert_eq!(snapshot(&dir), expected, "exactly the build's files, no staging directory");
         assert!(check(&dir, &files).unwrap().is_empty());
@@ -616,7 +634,7 @@ mod tests {
         assert_eq!(written, ["l/a/new.yaml", "l/a/old.yaml", "l/b/c/deep.yaml", "l/mine/ours.yaml", "m/x.yaml"]);
         assert_eq!(report.removed, [PathBuf::from("l/gone/x.yaml")]);
         assert_eq!(report.unchanged, 1);
-        let mut expected: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.contents.clone())).collect();
+        let mut expected: Vec<(PathBuf, String)> = files.iter().map(|f| (f.path.clone(), f.contents())).collect();
         expected.push(("l/a/notes.yaml".into(), "mine: true\n".into()));
         expected.push(("l/mine/keep.yaml".into(), "mine: true\n".into()));
         expected.sort();
@@ -634,13 +652,13 @@ mod tests {
         std::os::unix::fs::symlink(&elsewhere, dir.join("link")).unwrap();
         let files = [rendered("link/a/x.yaml", "1"), rendered("link/b/y.yaml", "1")];
         write(&dir, &files).unwrap();
-        assert_eq!(fs::read_to_string(elsewhere.join("a/x.yaml")).unwrap(), files[0].contents);
-        assert_eq!(fs::read_to_string(elsewhere.join("b/y.yaml")).unwrap(), files[1].contents);
+        assert_eq!(fs::read_to_string(elsewhere.join("a/x.yaml")).unwrap(), files[0].contents());
+        assert_eq!(fs::read_to_string(elsewhere.join("b/y.yaml")).unwrap(), files[1].contents());
         assert!(check(&dir, &files).unwrap().is_empty());
         let changed = [rendered("link/a/x.yaml", "2"), rendered("link/b/y.yaml", "1")];
         let report = write(&dir, &changed).unwrap();
         assert_eq!((report.written, report.unchanged), (vec![PathBuf::from("link/a/x.yaml")], 1));
-        assert_eq!(fs::read_to_string(elsewhere.join("a/x.yaml")).unwrap(), changed[0].contents);
+        assert_eq!(fs::read_to_string(elsewhere.join("a/x.yaml")).unwrap(), changed[0].contents());
     }
 
     /// A failure halfway through moving files into place (here: a directory that
