@@ -127,9 +127,20 @@ pub struct File {
 impl File {
     /// The objects of the file, in order.
     pub fn manifests(&self) -> Result<Vec<Manifest>, ReadError> {
-        let text = fs::read_to_string(&self.path).map_err(|e| ReadError::Io(self.path.clone(), e))?;
+        let text = read_text(&self.path).map_err(|e| ReadError::Io(self.path.clone(), e))?;
         parse_documents(&self.relative, &text).map_err(|e| ReadError::Yaml(self.path.clone(), e))
     }
+}
+
+/// A file's text, read without asking for its size first (`fs::read_to_string` does,
+/// to size its buffer): one system call fewer per file, on a hundred thousand files.
+/// Generated files are a few kilobytes; a larger one only takes more reads.
+fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(8 * 1024);
+    // `Take` reads to the end without the size hint `File` would look up.
+    fs::File::open(path)?.take(u64::MAX).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Every `*.yaml`, `*.yml` and `*.json` file under `dir`, sorted by path. Reading and
