@@ -446,16 +446,18 @@ fn probe(dir: &Path, file: &Rendered) -> Result<Existing, WriteError> {
 fn write_file(path: &Path, file: &Rendered) -> io::Result<()> {
     use io::Write;
     let mut out = fs::File::create(path)?;
-    let [header, body] = file.parts();
-    let mut parts = [io::IoSlice::new(header.as_bytes()), io::IoSlice::new(body.as_bytes())];
-    let mut rest = &mut parts[..];
-    while !rest.is_empty() {
-        match out.write_vectored(rest) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
+    let parts = file.parts().map(str::as_bytes);
+    let mut written = match out.write_vectored(&parts.map(io::IoSlice::new)) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+        Err(e) => return Err(e),
+    };
+    // A short write (rare on a regular file) is finished part by part; a part already
+    // written whole costs nothing.
+    for part in parts {
+        let done = written.min(part.len());
+        out.write_all(&part[done..])?;
+        written -= done;
     }
     Ok(())
 }
