@@ -25,11 +25,11 @@ use segc::verify::{self, Manifest};
 #[path = "../examples/synth/policy.rs"]
 mod synth;
 
-// As in the binary (compiler/src/main.rs), so the figures are the CLI's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 fn main() {
+    allocator::keep_freed_memory();
     divan::main();
 }
 

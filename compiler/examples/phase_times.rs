@@ -5,8 +5,9 @@
 //! cargo run --release --example phase_times -- big.seg --target edge --out /dev/shm/out
 //! ```
 //!
-//! Prints one `PHASE WALL USER SYSTEM` line per phase (milliseconds: the wall clock,
-//! then the CPU time of all threads in user and in kernel mode): parse, check, lower,
+//! Prints one `PHASE WALL USER SYSTEM PEAK` line per phase (milliseconds: the wall
+//! clock, then the CPU time of all threads in user and in kernel mode; then the peak
+//! resident memory so far, in MiB): parse, check, lower,
 //! each backend of the target, render, write (into `--out`, which must not exist yet)
 //! and verify (reading the files back, as `segc verify` does). The kernel's share is
 //! mostly zeroing fresh memory and file system calls, and is where a noisy machine
@@ -24,9 +25,8 @@ use clap::Parser;
 use segc::backends::Backend;
 use segc::{check, driver, emit, resolve, verify};
 
-// As in the binary (compiler/src/main.rs), so the figures are the CLI's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 #[derive(Debug, Parser)]
 #[command(about = "Time each phase of building and verifying a policy")]
@@ -50,21 +50,30 @@ struct Laps {
 
 impl Laps {
     fn start() -> Laps {
-        let (user, system) = cpu_times();
+        let Usage { user, system, .. } = usage();
         Laps { wall: Instant::now(), user, system }
     }
 
     /// Prints the times since the previous lap under `phase`, in milliseconds.
     fn lap(&mut self, phase: &str) {
         let wall = self.wall.elapsed().as_secs_f64() * 1000.0;
-        let (user, system) = cpu_times();
-        println!("{phase} {wall:.2} {:.2} {:.2}", user - self.user, system - self.system);
+        let Usage { user, system, peak_mib } = usage();
+        println!("{phase} {wall:.2} {:.2} {:.2} {peak_mib}", user - self.user, system - self.system);
         *self = Laps::start();
     }
 }
 
-/// The process's CPU time so far in user and in kernel mode, in milliseconds.
-fn cpu_times() -> (f64, f64) {
+/// What the process has used so far.
+struct Usage {
+    /// CPU time in user mode, milliseconds.
+    user: f64,
+    /// CPU time in kernel mode, milliseconds.
+    system: f64,
+    /// Peak resident memory, MiB.
+    peak_mib: i64,
+}
+
+fn usage() -> Usage {
     // SAFETY: getrusage only writes the struct it is given.
     let usage = unsafe {
         let mut usage = std::mem::zeroed::<libc::rusage>();
@@ -72,10 +81,12 @@ fn cpu_times() -> (f64, f64) {
         usage
     };
     let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
-    (ms(usage.ru_utime), ms(usage.ru_stime))
+    // Linux reports the peak in KiB.
+    Usage { user: ms(usage.ru_utime), system: ms(usage.ru_stime), peak_mib: usage.ru_maxrss / 1024 }
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let args = Args::parse();
     if args.out.exists() {
         eprintln!("error: {} exists; give a new directory", args.out.display());
