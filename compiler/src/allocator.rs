@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `mi_option_purge_delay` of mimalloc's `mi_option_e` (`mimalloc.h`, v2 and v3 alike),
 /// which the Rust bindings do not name.
-const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+pub const PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 /// Keeps freed memory for reuse until the process exits, rather than handing it back
 /// to the OS a second after it is freed (mimalloc's default). segc runs for seconds:
