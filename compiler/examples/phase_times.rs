@@ -7,15 +7,14 @@
 //!
 //! Prints one `PHASE WALL USER SYSTEM PEAK` line per phase (milliseconds: the wall
 //! clock, then the CPU time of all threads in user and in kernel mode; then the peak
-//! resident memory so far, in MiB): parse, check, lower,
-//! each backend of the target, render, write (into `--out`, which must not exist yet)
-//! and verify (reading the files back, as `segc verify` does). The kernel's share is
-//! mostly zeroing fresh memory and file system calls, and is where a noisy machine
-//! varies most between runs. The divan benchmark
-//! (`benches/phases.rs`) times phases again and again in one long-lived process,
-//! whose heap also holds every size's fixtures; this times each phase once, on a
-//! fresh heap, which is how segc runs in CI. `benches/doubling.sh` runs it at two
-//! sizes and compares.
+//! resident memory so far, in MiB): parse, check, lower, each backend of the target,
+//! render, write (into `--out`, which must not exist yet) and verify (reading the
+//! files back, as `segc verify` does). The kernel's share is mostly zeroing fresh
+//! memory and file system calls, and is where a noisy machine varies most between
+//! runs. The divan benchmark (`benches/phases.rs`) times phases again and again in
+//! one long-lived process, whose heap also holds every size's fixtures; this times
+//! each phase once, on a fresh heap, which is how segc runs in CI.
+//! `benches/doubling.sh` runs it at two sizes and compares.
 
 use std::path::PathBuf;
 use std::process::ExitCode;

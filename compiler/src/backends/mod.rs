@@ -148,8 +148,9 @@ pub struct Object {
     pub namespace: Option<String>,
     pub name: String,
     /// The whole object (apiVersion, kind, metadata, spec) in field order, as YAML.
-    /// Shared with the file it is rendered to, which then copies no text.
-    yaml: Arc<str>,
+    /// Shared with the file it is rendered to, which then copies no text (an
+    /// `Arc<String>` rather than an `Arc<str>`, which would copy it here instead).
+    yaml: Arc<String>,
 }
 
 impl Object {
@@ -166,7 +167,7 @@ impl Object {
             kind: typed.kind().to_string(),
             namespace: metadata.namespace.clone().filter(|ns| !ns.is_empty()),
             name: metadata.name.clone().unwrap_or_default(),
-            yaml: yaml.into(),
+            yaml: Arc::new(yaml),
         }
     }
 
@@ -176,7 +177,7 @@ impl Object {
     }
 
     /// [`Object::yaml`], shared.
-    pub fn shared_yaml(&self) -> Arc<str> {
+    pub fn shared_yaml(&self) -> Arc<String> {
         Arc::clone(&self.yaml)
     }
 

@@ -498,10 +498,12 @@ fn remove_empty_parents(dir: &Path, file: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn rendered(path: &str, body: &str) -> Rendered {
-        Rendered::new(path.into(), format!("{HEADER_PREFIX} test\n").into(), body.into())
+        Rendered::new(path.into(), Arc::new(format!("{HEADER_PREFIX} test\n")), Arc::new(body.to_string()))
     }
 
     #[test]
