@@ -33,15 +33,11 @@ pub struct Layers {
     pub problems: Vec<Problem>,
 }
 
-/// What one object gave a layer.
-enum ObjectRead {
-    NetPol(netpol::Item),
-    Istio(istio::Item),
-    Linkerd(linkerd::Item),
-    Ingress(Manifest),
-}
-
 /// What was read, per layer, in object order.
+///
+/// Files are read in parallel straight into these, each worker folding its run of files
+/// and neighbouring runs appended in order; collecting what each file gave first cost a
+/// vector per file (97,153 files at 10,000 segments, about 90 MB at the peak).
 #[derive(Default)]
 struct ByLayer {
     netpol: Vec<netpol::Item>,
@@ -51,17 +47,22 @@ struct ByLayer {
 }
 
 impl ByLayer {
-    /// Adds what one file gave, after what earlier files gave.
-    fn extend(&mut self, reads: Vec<ObjectRead>) {
-        for read in reads {
-            match read {
-                ObjectRead::NetPol(item) => self.netpol.push(item),
-                ObjectRead::Istio(item) => self.istio.push(item),
-                ObjectRead::Linkerd(item) => self.linkerd.push(item),
-                ObjectRead::Ingress(manifest) => self.ingress.push(manifest),
-            }
-        }
+    /// Adds what a later run of objects gave.
+    fn append(mut self, mut later: ByLayer) -> ByLayer {
+        self.netpol.append(&mut later.netpol);
+        self.istio.append(&mut later.istio);
+        self.linkerd.append(&mut later.linkerd);
+        self.ingress.append(&mut later.ingress);
+        self
     }
+}
+
+/// [`ByLayer`] of a run of files, or the first of them that could not be read.
+type Run = Result<ByLayer, ReadError>;
+
+/// Appends `later` to `earlier`, keeping the error of the earliest file.
+fn append_run(earlier: Run, later: Run) -> Run {
+    Ok(earlier?.append(later?))
 }
 
 /// The target's readers: what each layer reads of one object.
@@ -77,17 +78,13 @@ impl<'p> Readers<'p> {
         Readers { policy, linkerd }
     }
 
-    /// What the layers read of `manifest`, into `out`; the tree is dropped here unless
-    /// the ingress layer keeps it.
-    fn read(&self, manifest: Manifest, out: &mut Vec<ObjectRead>) {
-        out.extend(NetworkPolicies::read(&manifest).map(ObjectRead::NetPol));
+    /// What the layers read of `manifest`, after what `out` holds; the tree is dropped
+    /// here unless the ingress layer keeps it.
+    fn read(&self, manifest: Manifest, out: &mut ByLayer) {
+        out.netpol.extend(NetworkPolicies::read(&manifest));
         match self.policy.target.mesh {
-            MeshKind::Istio => {
-                out.extend(IstioPolicies::read(&manifest, &self.policy.target.trust_domain).map(ObjectRead::Istio))
-            }
-            MeshKind::Linkerd => {
-                out.extend(self.linkerd.as_ref().and_then(|l| l.read_item(&manifest)).map(ObjectRead::Linkerd))
-            }
+            MeshKind::Istio => out.istio.extend(IstioPolicies::read(&manifest, &self.policy.target.trust_domain)),
+            MeshKind::Linkerd => out.linkerd.extend(self.linkerd.as_ref().and_then(|l| l.read_item(&manifest))),
             MeshKind::None => {}
         }
         let ingress = match self.policy.target.ingress {
@@ -95,7 +92,7 @@ impl<'p> Readers<'p> {
             IngressKind::Traefik => TraefikRoutes::reads(&manifest),
         };
         if ingress {
-            out.push(ObjectRead::Ingress(manifest));
+            out.ingress.push(manifest);
         }
     }
 
@@ -145,38 +142,34 @@ impl<'p> Readers<'p> {
 /// The layers of objects already parsed.
 pub fn from_manifests(policy: &Policy, manifests: Vec<Manifest>) -> Layers {
     let readers = Readers::new(policy);
-    let reads: Vec<Vec<ObjectRead>> = manifests
+    let read = manifests
         .into_par_iter()
-        .map(|manifest| {
-            let mut out = Vec::new();
+        .fold(ByLayer::default, |mut out, manifest| {
             readers.read(manifest, &mut out);
             out
         })
-        .collect();
-    let mut by_layer = ByLayer::default();
-    for reads in reads {
-        by_layer.extend(reads);
-    }
-    readers.layers(by_layer)
+        .reduce(ByLayer::default, ByLayer::append);
+    readers.layers(read)
 }
 
 /// The layers of the objects in `files`, each parsed and read at once: the first file
 /// that is not valid YAML (in file order) is the error.
 pub fn from_files(policy: &Policy, files: Vec<File>) -> Result<Layers, ReadError> {
     let readers = Readers::new(policy);
-    let reads: Vec<Result<Vec<ObjectRead>, ReadError>> = files
+    // Not `try_fold`: it stops at whichever error a worker meets first, and the error
+    // reported must be the first in file order. A run that failed skips its later files.
+    let read = files
         .into_par_iter()
-        .map(|file| {
-            let mut out = Vec::new();
-            for manifest in file.manifests()? {
-                readers.read(manifest, &mut out);
-            }
-            Ok(out)
-        })
-        .collect();
-    let mut by_layer = ByLayer::default();
-    for file in reads {
-        by_layer.extend(file?);
-    }
-    Ok(readers.layers(by_layer))
+        .fold(
+            || Ok(ByLayer::default()),
+            |run: Run, file| {
+                let mut out = run?;
+                for manifest in file.manifests()? {
+                    readers.read(manifest, &mut out);
+                }
+                Ok(out)
+            },
+        )
+        .reduce(|| Ok(ByLayer::default()), append_run)?;
+    Ok(readers.layers(read))
 }
