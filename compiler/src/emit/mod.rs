@@ -103,11 +103,12 @@ pub fn render(source_name: &str, target: &str, objects: &[Object]) -> Result<Vec
     Ok(files)
 }
 
-/// `a.cmp(b)` for paths as [`path_of`] makes them (relative, no `.` or `..`, no empty
-/// components), without splitting them into components, which dominated sorting a
-/// hundred thousand paths: component by component is byte by byte with the separator
-/// ordered before every other byte (`ns/x` < `ns-a/x`, as `ns` < `ns-a`).
-fn path_order(a: &Path, b: &Path) -> Ordering {
+/// `a.cmp(b)` for paths as [`path_of`] makes them or a directory listing gives them
+/// (relative, no `.` or `..`, no empty components), without splitting them into
+/// components, which dominated sorting a hundred thousand paths: component by
+/// component is byte by byte with the separator ordered before every other byte
+/// (`ns/x` < `ns-a/x`, as `ns` < `ns-a`).
+pub fn path_order(a: &Path, b: &Path) -> Ordering {
     let (a, b) = (a.as_os_str().as_encoded_bytes(), b.as_os_str().as_encoded_bytes());
     let rank = |byte: u8| if std::path::is_separator(char::from(byte)) { 0 } else { u16::from(byte) + 1 };
     match a.iter().zip(b).position(|(x, y)| x != y) {
