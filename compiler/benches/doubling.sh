@@ -2,8 +2,9 @@
 # How each phase's time grows when the policy doubles, for docs/performance.md: runs
 # the `phase_times` example (one build and one verify in a fresh process, each phase
 # timed once) on the synth policy of N and of 2N segments, for each target, and
-# prints the fastest of RUNS runs of each phase and the ratio, by the wall clock and
-# by user CPU time, and the median time each phase spent in the kernel.
+# prints the fastest of RUNS runs of each phase (each run after an unmeasured one of
+# the same size) and the ratio, by the wall clock and by user CPU time, and the median
+# time each phase spent in the kernel.
 #
 #   bash compiler/benches/doubling.sh              # 10000 against 20000 segments
 #   bash compiler/benches/doubling.sh 1000         # 1000 against 2000
@@ -30,12 +31,21 @@ for size in "$n" $((2 * n)); do
     --exposures $((size / 10)) --seed 1 >"$work/s$size.seg"
 done
 # The sizes take turns, so that both see the machine in the same states (the page
-# cache, memory left fragmented by the previous run, other load).
+# cache, other load). Each measured run follows an unmeasured one of the same size and
+# target: what a run costs the kernel depends on how much memory the run before it
+# left warm (docs/performance.md, "Memory the host takes back"), and right after a
+# smaller run the larger size would find too little of it.
 for _ in $(seq "$runs"); do
   for target in prod edge; do
     for size in "$n" $((2 * n)); do
-      rm -rf "$out"
-      "$phase_times" "$work/s$size.seg" --target "$target" --out "$out" | sed "s/^/$size $target /"
+      for measured in false true; do
+        rm -rf "$out"
+        if $measured; then
+          "$phase_times" "$work/s$size.seg" --target "$target" --out "$out" | sed "s/^/$size $target /"
+        else
+          "$phase_times" "$work/s$size.seg" --target "$target" --out "$out" >/dev/null
+        fi
+      done
     done
   done
 done >"$work/times"
