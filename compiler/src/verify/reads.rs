@@ -173,3 +173,30 @@ pub fn from_files(policy: &Policy, files: Vec<File>) -> Result<Layers, ReadError
         .reduce(|| Ok(ByLayer::default()), append_run)?;
     Ok(readers.layers(read))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::sample::shop;
+    use crate::verify::manifests::files;
+
+    /// Many files read in parallel, two of them broken: the error is the first broken
+    /// file's in path order, whichever worker meets which first.
+    #[test]
+    fn the_error_is_the_first_broken_file_in_path_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n  namespace: shop\n";
+        for i in 0..200 {
+            let text = if i == 37 || i == 150 { "a: [" } else { good };
+            std::fs::write(dir.path().join(format!("f{i:03}.yaml")), text).unwrap();
+        }
+        let policy = shop(IngressKind::Nginx, MeshKind::Istio);
+        for _ in 0..20 {
+            match from_files(&policy, files(dir.path()).unwrap()) {
+                Err(ReadError::Yaml(path, _)) => assert!(path.ends_with("f037.yaml"), "{}", path.display()),
+                Err(e) => panic!("unexpected error: {e}"),
+                Ok(_) => panic!("broken files were read"),
+            }
+        }
+    }
+}
