@@ -1,9 +1,13 @@
 //! Edges: allows and exposures, their ports, HTTP restrictions and trust.
 
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use crate::diag::{Code, Diagnostic, Label, Span};
-use crate::resolve::{FxBuildHasher, LevelId, Named, Names, SegIdx};
+use crate::resolve::{LevelId, Named, Names, SegIdx};
 use crate::syntax::ast::{self, Keyword, Value};
 
 use super::decls::{check_path, cidrs, missing, once, unknown_port};
@@ -59,10 +63,6 @@ fn accepts_words(names: &Names, dest: LevelId) -> String {
 pub(super) fn check_allows(model: &Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) -> Vec<Allow> {
     let names = &model.names;
     let mut allows = Vec::with_capacity(names.allows.len());
-    // Identical allows: (source, destination, port, sorted methods, sorted paths).
-    type AllowKey = (SegIdx, Dest, usize, Vec<String>, Vec<String>);
-    let mut seen: HashMap<AllowKey, Span, FxBuildHasher> =
-        HashMap::with_capacity_and_hasher(names.allows.len(), FxBuildHasher);
     for a in &names.allows {
         let source = match names.lookup(&a.source) {
             Ok(Named::Segment(s)) => {
@@ -160,29 +160,54 @@ pub(super) fn check_allows(model: &Model, used: &mut [bool], diags: &mut Vec<Dia
         }
         let Some(source) = source else { continue };
         check_trust(model, a, source, dest, diags);
-        let mut key_methods = methods.clone();
-        key_methods.sort();
-        key_methods.dedup();
-        let mut key_paths = paths.clone();
-        key_paths.sort();
-        key_paths.dedup();
-        let key = (source, dest, port, key_methods, key_paths);
-        if let Some(first) = seen.get(&key) {
-            diags.push(
-                Diagnostic::new(
-                    Code::W0105,
-                    format!("duplicate allow `{} -> {}:{}`", a.source.display(), dest_name, decl.name),
-                    Label::new(a.header, "allowed again here"),
-                )
-                .with_label(Label::new(*first, "first allowed here"))
-                .with_help("remove one of them"),
-            );
-        } else {
-            seen.insert(key, a.header);
-        }
         allows.push(Allow { source, destination: dest, port, methods, paths, header: a.header });
     }
+    report_duplicates(model, &allows, diags);
     allows
+}
+
+/// W0105 for every allow that repeats an earlier one: the same source, destination
+/// and port, and the same sets of methods and paths.
+fn report_duplicates(model: &Model, allows: &[Allow], diags: &mut Vec<Diagnostic>) {
+    // The keys borrow from `allows`: cloning every allow's methods and paths into its
+    // key cost more than the rest of the lookup.
+    type AllowKey<'a> = (SegIdx, Dest, usize, Cow<'a, [String]>, Cow<'a, [String]>);
+    let mut first: FxHashMap<AllowKey, Span> = FxHashMap::with_capacity_and_hasher(allows.len(), Default::default());
+    for a in allows {
+        match first.entry((a.source, a.destination, a.port, as_set(&a.methods), as_set(&a.paths))) {
+            Entry::Vacant(slot) => {
+                slot.insert(a.header);
+            }
+            Entry::Occupied(earlier) => {
+                let port = &model.dest_ports(a.destination)[a.port].name;
+                diags.push(
+                    Diagnostic::new(
+                        Code::W0105,
+                        format!(
+                            "duplicate allow `{} -> {}:{port}`",
+                            model.segment(a.source).name,
+                            model.dest_name(a.destination)
+                        ),
+                        Label::new(a.header, "allowed again here"),
+                    )
+                    .with_label(Label::new(*earlier.get(), "first allowed here"))
+                    .with_help("remove one of them"),
+                );
+            }
+        }
+    }
+}
+
+/// `values` sorted and without repeats: borrowed when they already are, as they
+/// mostly are.
+fn as_set(values: &[String]) -> Cow<'_, [String]> {
+    if values.windows(2).all(|pair| pair[0] < pair[1]) {
+        return Cow::Borrowed(values);
+    }
+    let mut set = values.to_vec();
+    set.sort_unstable();
+    set.dedup();
+    Cow::Owned(set)
 }
 
 fn dest_header(model: &Model, dest: Dest) -> Span {

@@ -20,8 +20,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use rustc_hash::FxHashMap;
+
 use crate::diag::{Code, Diagnostic, Label};
-use crate::resolve::{FxBuildHasher, SegIdx};
+use crate::resolve::SegIdx;
 
 use super::Model;
 
@@ -45,9 +47,9 @@ fn overlapping(selectors: &[&Selector]) -> BTreeSet<(usize, usize)> {
 /// for each group of selectors with the same keys (tests force each).
 fn overlapping_with(selectors: &[&Selector], prefer_key: impl Fn(usize, usize) -> bool) -> BTreeSet<(usize, usize)> {
     let n = selectors.len();
-    let mut with_pair: HashMap<(&str, &str), Vec<usize>, FxBuildHasher> = HashMap::default();
-    let mut with_key: HashMap<&str, Vec<usize>, FxBuildHasher> = HashMap::default();
-    let mut group_ids: HashMap<Vec<&str>, usize, FxBuildHasher> = HashMap::default();
+    let mut with_pair: FxHashMap<(&str, &str), Vec<usize>> = FxHashMap::default();
+    let mut with_key: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
+    let mut group_ids: FxHashMap<Vec<&str>, usize> = FxHashMap::default();
     // (keys, members) for each distinct key set, in order of first appearance.
     let mut groups: Vec<(Vec<&str>, Vec<usize>)> = Vec::new();
     for (i, selector) in selectors.iter().enumerate() {

@@ -8,6 +8,4 @@ mod load;
 mod names;
 
 pub use load::{load, load_text, Loaded, STD_K8S_NAME};
-pub use names::{
-    build, AcceptRule, ExtIdx, FxBuildHasher, Level, LevelId, Named, Names, SegIdx, SegmentDecl, INTERNET, PLATFORM,
-};
+pub use names::{build, AcceptRule, ExtIdx, Level, LevelId, Named, Names, SegIdx, SegmentDecl, INTERNET, PLATFORM};

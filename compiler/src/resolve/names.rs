@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use crate::diag::{did_you_mean, Code, Diagnostic, Label, Origin, SourceMap, Span};
 use crate::syntax::ast;
 
@@ -87,62 +89,12 @@ pub struct Names {
     /// The number of levels the user declared (the trust block's lines that count).
     pub user_levels: usize,
     pub std_imported: bool,
-    user: HashMap<String, Named, FxBuildHasher>,
+    /// FxHash: every reference of a policy is looked up here, and the keys come from
+    /// the policy's own files (no hash flooding to defend against).
+    user: FxHashMap<String, Named>,
     std: HashMap<String, SegIdx>,
     /// Every level by name, so that a lookup does not scan the levels.
     level_ids: HashMap<String, LevelId>,
-}
-
-/// FxHash (a multiply and a rotate per word): several times cheaper than the default
-/// SipHash on short keys, for the name table (every reference of a policy is looked
-/// up in it) and the checker's per-declaration indexes. The keys come from the
-/// policy's own files, so hash flooding is not a concern.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct FxBuildHasher;
-
-impl std::hash::BuildHasher for FxBuildHasher {
-    type Hasher = FxHasher;
-
-    fn build_hasher(&self) -> FxHasher {
-        FxHasher(0)
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl FxHasher {
-    const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::SEED);
-    }
-}
-
-impl std::hash::Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            self.add(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
-        }
-        let mut tail = [0u8; 8];
-        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        self.add(u64::from_le_bytes(tail));
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply carries entropy only upwards, and hash tables index by the low
-        // bits: move the high bits down.
-        self.0.rotate_left(26)
-    }
 }
 
 /// The built-in levels and the names the user may not declare.
@@ -437,20 +389,5 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<as
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::hash::BuildHasher;
-
-    #[test]
-    fn similar_names_spread_over_the_low_bits() {
-        // Hash tables index by the low bits; names that differ only in their last
-        // characters must not collide there.
-        let buckets: std::collections::HashSet<u64> =
-            (0..10_000).map(|i| FxBuildHasher.hash_one(format!("s{i}")) & 0xffff).collect();
-        assert!(buckets.len() > 8_000, "{} distinct buckets of 10,000 names", buckets.len());
     }
 }

@@ -19,13 +19,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use rustc_hash::FxHashMap;
+
 use rayon::prelude::*;
 
 use crate::diag::{Code, Diagnostic, FileId, Label, Origin, SourceMap, Span};
 use crate::ir::{MeshKind, SegmentId};
 
 use super::declared::{Declared, ExpectedRoute, Grant, LINKERD_INBOUND_PORT};
-use super::index::FastMap;
 use super::world::{Connection, Endpoint, L4Port, Request, Transport, World};
 use super::{
     by_destination, Candidates, Decision, HttpRequest, IngressLayer, Layer, ObjectRef, OpenSide, Problem, Routing,
@@ -736,12 +737,12 @@ impl IngressSide<'_> {
 /// the policy that does.
 struct Backends<'p> {
     world: &'p World<'p>,
-    segments: FastMap<&'p str, FastMap<&'p str, SegmentId>>,
+    segments: FxHashMap<&'p str, FxHashMap<&'p str, SegmentId>>,
 }
 
 impl<'p> Backends<'p> {
     fn new(world: &'p World<'p>) -> Backends<'p> {
-        let mut segments: FastMap<&str, FastMap<&str, SegmentId>> = FastMap::default();
+        let mut segments: FxHashMap<&str, FxHashMap<&str, SegmentId>> = FxHashMap::default();
         for (i, segment) in world.policy.segments.iter().enumerate() {
             segments.entry(&segment.namespace).or_default().entry(&segment.service).or_insert(SegmentId(i));
         }

@@ -9,10 +9,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use rustc_hash::FxHashMap;
+
 use crate::diag::Span;
 use crate::ir::{Destination, Edge, Exposure, HttpRule, MeshKind, PathMatch, SegmentId, L7};
 
-use super::index::FastMap;
 use super::world::{cidr_contains, Connection, Endpoint, L4Port, Request, Transport, World};
 use super::HttpRequest;
 
@@ -55,7 +56,7 @@ pub enum ExpectedRoute<'p> {
 pub struct Declared<'p> {
     world: &'p World<'p>,
     /// Hashed: verify looks up every connection it compares.
-    connections: FastMap<Connection, (Grant, Requests)>,
+    connections: FxHashMap<Connection, (Grant, Requests)>,
     /// Under Linkerd, kubelet probes: `GET` on the probe paths of a port from any
     /// network (the kubelet is not an endpoint; Linkerd authorizes every network, as
     /// its own default probe authorization does). Keyed by (destination, port).
@@ -65,7 +66,7 @@ pub struct Declared<'p> {
     paths_into: Vec<Vec<&'p PathMatch>>,
     /// Exposures (indexes) by their host as written: a request's host finds its own
     /// and its one-label wildcard's without looking at every exposure.
-    exposures_by_host: FastMap<&'p str, Vec<usize>>,
+    exposures_by_host: FxHashMap<&'p str, Vec<usize>>,
 }
 
 /// The requests declared on one connection (see [`Declared::requests_on`]).
@@ -133,13 +134,18 @@ impl<'p> Declared<'p> {
                 paths_into[id.0].extend(rule_paths(&edge.l7));
             }
         }
-        let mut exposures_by_host: FastMap<&str, Vec<usize>> = FastMap::default();
+        let mut exposures_by_host: FxHashMap<&str, Vec<usize>> = FxHashMap::default();
         for (i, exposure) in policy.exposures.iter().enumerate() {
             paths_into[exposure.segment.0].extend(&exposure.paths);
             exposures_by_host.entry(&exposure.host).or_default().push(i);
         }
-        let mut declared =
-            Declared { world, connections: FastMap::default(), probes: BTreeMap::new(), paths_into, exposures_by_host };
+        let mut declared = Declared {
+            world,
+            connections: FxHashMap::default(),
+            probes: BTreeMap::new(),
+            paths_into,
+            exposures_by_host,
+        };
         if policy.target.mesh == MeshKind::Linkerd {
             for (i, segment) in policy.segments.iter().enumerate().filter(|(_, s)| s.managed && s.meshed) {
                 for probe in &segment.probes {

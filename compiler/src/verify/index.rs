@@ -14,8 +14,10 @@
 //! once or twice per connection; a linear scan there makes verify quadratic in the
 //! size of the policy.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 /// Items by the namespace and one label their selectors require.
 #[derive(Debug, Default)]
@@ -23,44 +25,14 @@ pub struct SelectorIndex {
     /// Items by a hash of where they are filed: (namespace or none, label or none).
     /// Two places may share a hash; that only adds candidates, which callers check
     /// anyway, and keeps the index one flat table of numbers.
-    filed: FastMap<u64, Vec<usize>>,
+    filed: FxHashMap<u64, Vec<usize>>,
     /// Whether any item is filed without a namespace.
     anywhere: bool,
 }
 
 /// Where an item is filed, hashed.
 fn place(namespace: Option<&str>, label: Option<(&str, &str)>) -> u64 {
-    let mut hasher = Fnv::default();
-    (namespace, label).hash(&mut hasher);
-    hasher.finish()
-}
-
-/// A hash map with string keys looked up in verify's innermost loops: namespaces,
-/// label keys and values, object names. They are short and come from the user's own
-/// files, so a fast hash (FNV-1a) serves better than the default's defence against
-/// crafted collisions.
-pub type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
-
-/// The FNV-1a hash.
-#[derive(Debug)]
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
+    FxBuildHasher.hash_one((namespace, label))
 }
 
 impl SelectorIndex {

@@ -25,15 +25,16 @@
 //!   order. A request no route matches is refused (404).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Display;
 use std::net::IpAddr;
 
-use crate::verify::value::{Mapping, Value};
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
-use std::fmt::Display;
+use crate::verify::value::{Mapping, Value};
 
 use super::crd_value::{age, mapping, mapping_or_empty, sequence, show, At};
-use super::index::{first_label, FastMap, SelectorIndex};
+use super::index::{first_label, SelectorIndex};
 use super::world::{cidr_contains, Transport};
 use super::{
     verdicts_by_destination, Candidates, Connection, Decision, Endpoint, L4Port, Layer, Manifest, ObjectRef, OpenPort,
@@ -71,7 +72,7 @@ pub struct LinkerdPolicies {
 }
 
 /// Objects by namespace, then name.
-type Named<T> = FastMap<String, FastMap<String, T>>;
+type Named<T> = FxHashMap<String, FxHashMap<String, T>>;
 
 fn named<'a, T>(map: &'a Named<T>, namespace: &str, name: &str) -> Option<&'a T> {
     map.get(namespace)?.get(name)
@@ -91,9 +92,9 @@ struct Indexes {
     /// AuthorizationPolicies by (namespace, name of the HTTPRoute they target).
     route_policies: Named<Vec<usize>>,
     /// AuthorizationPolicies by the namespace they target.
-    namespace_policies: FastMap<String, Vec<usize>>,
+    namespace_policies: FxHashMap<String, Vec<usize>>,
     /// ServerAuthorizations by namespace.
-    server_authorizations: FastMap<String, Vec<usize>>,
+    server_authorizations: FxHashMap<String, Vec<usize>>,
 }
 
 impl Indexes {
@@ -330,8 +331,8 @@ impl LinkerdPolicies {
             routes: Vec::new(),
             policies: Vec::new(),
             server_authorizations: Vec::new(),
-            mesh_tls: FastMap::default(),
-            networks: FastMap::default(),
+            mesh_tls: FxHashMap::default(),
+            networks: FxHashMap::default(),
             indexes: Indexes::default(),
         }
     }

@@ -35,11 +35,12 @@
 
 use std::collections::BTreeMap;
 
-use crate::verify::value::Value;
 use regex::Regex;
+use rustc_hash::FxHashMap;
+
+use crate::verify::value::Value;
 
 use super::http_match::{client_range, in_ranges, optional_list, optional_str, service_port, WrongShape};
-use super::index::FastMap;
 use super::{HttpRequest, IngressLayer, Manifest, ObjectRef, Problem, Routing, ServicePort};
 
 const GROUPS: [&str; 2] = ["traefik.io", "traefik.containo.us"];
@@ -75,7 +76,7 @@ pub struct TraefikRoutes {
     /// Routes (indexes) whose rule needs one of some hosts, by each of them (lower
     /// case); the others in `any_host`. A request's host finds its routes without
     /// trying every rule.
-    by_host: FastMap<String, Vec<usize>>,
+    by_host: FxHashMap<String, Vec<usize>>,
     any_host: Vec<usize>,
     client_ranges: Vec<String>,
 }
@@ -209,7 +210,7 @@ impl TraefikRoutes {
             .collect();
         client_ranges.sort();
         client_ranges.dedup();
-        let mut by_host: FastMap<String, Vec<usize>> = FastMap::default();
+        let mut by_host: FxHashMap<String, Vec<usize>> = FxHashMap::default();
         let mut any_host = Vec::new();
         for (i, route) in routes.iter().enumerate() {
             match route.rule.required_hosts() {

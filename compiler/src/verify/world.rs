@@ -9,7 +9,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use super::index::FastMap;
+use rustc_hash::FxHashMap;
+
 use crate::ir::{ExternalId, NamespaceId, Policy, Protocol, SegmentId};
 
 /// Something that can open or receive a connection. Small and free of pointers
@@ -59,7 +60,7 @@ struct PodData<'p> {
 }
 
 /// Endpoints by label key, then value.
-type ByLabel<'p> = FastMap<&'p str, FastMap<&'p str, Vec<Endpoint>>>;
+type ByLabel<'p> = FxHashMap<&'p str, FxHashMap<&'p str, Vec<Endpoint>>>;
 
 fn lookup<'a>(index: &'a ByLabel<'_>, (key, value): (&str, &str)) -> &'a [Endpoint] {
     index.get(key).and_then(|values| values.get(value)).map_or(&[], Vec::as_slice)
@@ -135,7 +136,7 @@ pub struct World<'p> {
     /// Pods by a label they carry, anywhere and per namespace (only segments carry
     /// labels), sorted: selectors are matched against these, not every endpoint.
     by_label: ByLabel<'p>,
-    by_namespace_label: FastMap<&'p str, ByLabel<'p>>,
+    by_namespace_label: FxHashMap<&'p str, ByLabel<'p>>,
     /// Endpoints outside the cluster by address, sorted by address.
     by_address: Vec<(IpAddr, Endpoint)>,
     /// [`World::ports_to`] of each endpoint (by position): asked for per rule.
@@ -183,8 +184,8 @@ impl<'p> World<'p> {
             no_labels: BTreeMap::new(),
             by_namespace: BTreeMap::new(),
             pods: Vec::new(),
-            by_label: FastMap::default(),
-            by_namespace_label: FastMap::default(),
+            by_label: FxHashMap::default(),
+            by_namespace_label: FxHashMap::default(),
             by_address: Vec::new(),
             ports: Vec::new(),
             segment_pods,
