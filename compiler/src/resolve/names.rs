@@ -231,6 +231,7 @@ impl Names {
 /// them into the table.
 pub fn build(files: Vec<ast::File>, sources: &SourceMap, std_imported: bool) -> (Names, Vec<Diagnostic>) {
     let mut names = Names { std_imported, ..Names::default() };
+    reserve(&mut names, &files);
     let mut diags = Vec::new();
     let mut trust: Option<ast::TrustBlock> = None;
     let mut targets: HashMap<String, Span> = HashMap::new();
@@ -284,6 +285,29 @@ pub fn build(files: Vec<ast::File>, sources: &SourceMap, std_imported: bool) -> 
     }
     build_levels(&mut names, &mut diags, trust);
     (names, diags)
+}
+
+/// Makes room for every declaration of `files` at once. Grown one push at a time, a
+/// list of 100,000 allows is copied a dozen times, each time into fresh memory that
+/// the kernel must zero first: a tenth of `check` at 20,000 segments.
+fn reserve(names: &mut Names, files: &[ast::File]) {
+    let (mut segments, mut externals, mut allows, mut exposes, mut forbids) = (0, 0, 0, 0, 0);
+    for item in files.iter().flat_map(|file| &file.items) {
+        match item {
+            ast::Item::Segment(_) => segments += 1,
+            ast::Item::External(_) => externals += 1,
+            ast::Item::Allow(_) => allows += 1,
+            ast::Item::Expose(_) => exposes += 1,
+            ast::Item::Forbid(_) => forbids += 1,
+            ast::Item::Import(_) | ast::Item::Trust(_) | ast::Item::Target(_) => {}
+        }
+    }
+    names.segments.reserve_exact(segments);
+    names.externals.reserve_exact(externals);
+    names.user.reserve(segments + externals);
+    names.allows.reserve_exact(allows);
+    names.exposes.reserve_exact(exposes);
+    names.forbids.reserve_exact(forbids);
 }
 
 fn duplicate(kind: &str, name: &ast::Ident, first: Span) -> Diagnostic {
