@@ -1,16 +1,18 @@
 //! Edges: allows and exposures, their ports, HTTP restrictions and trust.
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 
-use rustc_hash::FxHashMap;
+use hashbrown::hash_table::{self, HashTable};
+use rustc_hash::FxBuildHasher;
 
 use crate::diag::{Code, Diagnostic, Label, Span};
 use crate::resolve::{LevelId, Named, Names, SegIdx};
 use crate::syntax::ast::{self, Keyword, Value};
 
 use super::decls::{check_path, cidrs, missing, once, unknown_port};
+use super::directory::Directory;
 use super::values;
 use super::{Allow, Dest, Exposure, Model, PortDecl};
 
@@ -62,7 +64,10 @@ fn accepts_words(names: &Names, dest: LevelId) -> String {
 /// `used` every segment an allow names, even when the allow has other errors.
 pub(super) fn check_allows(model: &Model, used: &mut [bool], diags: &mut Vec<Diagnostic>) -> Vec<Allow> {
     let names = &model.names;
+    let directory = Directory::new(model);
     let mut allows = Vec::with_capacity(names.allows.len());
+    // The hash of each allow's `key`.
+    let mut hashes = Vec::with_capacity(names.allows.len());
     for a in &names.allows {
         let source = match names.lookup(&a.source) {
             Ok(Named::Segment(s)) => {
@@ -130,55 +135,42 @@ pub(super) fn check_allows(model: &Model, used: &mut [bool], diags: &mut Vec<Dia
             }
         }
         let Some(dest) = destination else { continue };
-        let (dest_name, dest_decl) = (model.dest_name(dest), dest_header(model, dest));
-        let Some((port, decl)) = find_port(dest_name, dest_decl, model.dest_ports(dest), &a.destination.port, diags)
-        else {
+        let Some((port, http)) = directory.port(dest, &a.destination.port.text) else {
+            let (name, header) = (model.dest_name(dest), dest_header(model, dest));
+            diags.push(unknown_port(name, header, &a.destination.port, model.dest_ports(dest)));
             continue;
         };
-        if let Some((_, protocol)) = decl.spec {
+        if http == Some(false) {
             for prop in [methods_prop, paths_prop].into_iter().flatten() {
-                if !protocol.is_http() {
-                    diags.push(
-                        Diagnostic::new(
-                            Code::E0501,
-                            format!(
-                                "`{}` on port `{}`, which is {}",
-                                prop.keyword.as_str(),
-                                decl.name,
-                                protocol.as_str()
-                            ),
-                            Label::new(prop.span, "only http and grpc ports have methods and paths"),
-                        )
-                        .with_label(Label::new(decl.span, "declared here"))
-                        .with_help(format!(
-                            "remove the `{}` line, or declare the port as http or grpc",
-                            prop.keyword.as_str()
-                        )),
-                    );
-                }
+                diags.push(not_http(prop, &model.dest_ports(dest)[port]));
             }
         }
         let Some(source) = source else { continue };
-        check_trust(model, a, source, dest, diags);
-        allows.push(Allow { source, destination: dest, port, methods, paths, header: a.header });
+        check_trust(model, &directory, a, (source, dest), diags);
+        let allow = Allow { source, destination: dest, port, methods, paths, header: a.header };
+        // Hashed now, while its methods and paths are in the cache.
+        hashes.push(FxBuildHasher.hash_one(key(&allow)));
+        allows.push(allow);
     }
-    report_duplicates(model, &allows, diags);
+    report_duplicates(model, &allows, &hashes, diags);
     allows
 }
 
-/// W0105 for every allow that repeats an earlier one: the same source, destination
-/// and port, and the same sets of methods and paths.
-fn report_duplicates(model: &Model, allows: &[Allow], diags: &mut Vec<Diagnostic>) {
-    // The keys borrow from `allows`: cloning every allow's methods and paths into its
-    // key cost more than the rest of the lookup.
-    type AllowKey<'a> = (SegIdx, Dest, usize, Cow<'a, [String]>, Cow<'a, [String]>);
-    let mut first: FxHashMap<AllowKey, Span> = FxHashMap::with_capacity_and_hasher(allows.len(), Default::default());
-    for a in allows {
-        match first.entry((a.source, a.destination, a.port, as_set(&a.methods), as_set(&a.paths))) {
-            Entry::Vacant(slot) => {
-                slot.insert(a.header);
+/// W0105 for every allow that repeats an earlier one (the same [`key`]).
+/// `hashes` holds the hash of each allow's key.
+fn report_duplicates(model: &Model, allows: &[Allow], hashes: &[u64], diags: &mut Vec<Diagnostic>) {
+    // A table of indices into `allows`, not a map of keys: at 100,000 allows the keys
+    // (88 bytes each) filled 11 MB, visited at random, and the table of indices one.
+    // Keys are compared only when their hashes are equal, which nearly always means
+    // that the allows are the same.
+    let mut first: HashTable<usize> = HashTable::with_capacity(allows.len());
+    for (i, (a, &hash)) in allows.iter().zip(hashes).enumerate() {
+        let same = |j: &usize| hashes[*j] == hash && key(&allows[*j]) == key(a);
+        match first.entry(hash, same, |j| hashes[*j]) {
+            hash_table::Entry::Vacant(slot) => {
+                slot.insert(i);
             }
-            Entry::Occupied(earlier) => {
+            hash_table::Entry::Occupied(earlier) => {
                 let port = &model.dest_ports(a.destination)[a.port].name;
                 diags.push(
                     Diagnostic::new(
@@ -190,12 +182,18 @@ fn report_duplicates(model: &Model, allows: &[Allow], diags: &mut Vec<Diagnostic
                         ),
                         Label::new(a.header, "allowed again here"),
                     )
-                    .with_label(Label::new(*earlier.get(), "first allowed here"))
+                    .with_label(Label::new(allows[*earlier.get()].header, "first allowed here"))
                     .with_help("remove one of them"),
                 );
             }
         }
     }
+}
+
+/// What makes two allows the same: source, destination, port and the sets of
+/// methods and paths.
+fn key(a: &Allow) -> (SegIdx, Dest, usize, Cow<'_, [String]>, Cow<'_, [String]>) {
+    (a.source, a.destination, a.port, as_set(&a.methods), as_set(&a.paths))
 }
 
 /// `values` sorted and without repeats: borrowed when they already are, as they
@@ -210,6 +208,19 @@ fn as_set(values: &[String]) -> Cow<'_, [String]> {
     Cow::Owned(set)
 }
 
+/// E0501: methods or paths on a port that does not speak HTTP.
+fn not_http(prop: &ast::Property, decl: &PortDecl) -> Diagnostic {
+    let protocol = decl.spec.map(|(_, protocol)| protocol.as_str()).unwrap_or_default();
+    let keyword = prop.keyword.as_str();
+    Diagnostic::new(
+        Code::E0501,
+        format!("`{keyword}` on port `{}`, which is {protocol}", decl.name),
+        Label::new(prop.span, "only http and grpc ports have methods and paths"),
+    )
+    .with_label(Label::new(decl.span, "declared here"))
+    .with_help(format!("remove the `{keyword}` line, or declare the port as http or grpc"))
+}
+
 fn dest_header(model: &Model, dest: Dest) -> Span {
     match dest {
         Dest::Segment(s) => model.segment(s).header,
@@ -219,52 +230,26 @@ fn dest_header(model: &Model, dest: Dest) -> Span {
 
 /// E0502 (the destination's level does not accept the source's) and E0505 (a caller
 /// without a mesh identity into a level that requires mTLS).
-fn check_trust(model: &Model, a: &ast::Allow, source: SegIdx, dest: Dest, diags: &mut Vec<Diagnostic>) {
-    let names = &model.names;
-    let src = model.segment(source);
-    let (Some(src_level), Some(dst_level)) = (src.trust, model.dest_level(dest)) else {
+fn check_trust(
+    model: &Model,
+    directory: &Directory,
+    a: &ast::Allow,
+    (source, dest): (SegIdx, Dest),
+    diags: &mut Vec<Diagnostic>,
+) {
+    let (Some(src_level), Some(dst_level)) = (directory.source_level(source), directory.level(dest)) else {
         return;
     };
-    let dest_name = model.dest_name(dest);
+    let names = &model.names;
     if !names.accepts(dst_level, src_level) {
-        let dst = names.level(dst_level);
-        let mut d = Diagnostic::new(
-            Code::E0502,
-            format!(
-                "`{}` (trust `{}`) may not call `{}` (trust `{}`)",
-                src.name,
-                names.level(src_level).name,
-                dest_name,
-                dst.name
-            ),
-            Label::new(a.header, "this allow crosses trust levels the wrong way"),
-        );
-        if let Some(span) = dst.accepts_span() {
-            d = d.with_label(Label::new(span, accepts_words(names, dst_level)));
-        }
-        if let Some(span) = src.trust_span {
-            d = d.with_label(Label::new(span, format!("`{}` is `{}`", src.name, names.level(src_level).name)));
-        }
-        let dst_trust_span = match dest {
-            Dest::Segment(s) => model.segment(s).trust_span,
-            Dest::External(e) => model.external(e).trust_span,
-        };
-        if let Some(span) = dst_trust_span {
-            d = d.with_label(Label::new(span, format!("`{dest_name}` is `{}`", dst.name)));
-        }
-        let help = match dst.decl {
-            Some(_) => {
-                format!("add `{}` to what `{}` accepts, or remove this allow", names.level(src_level).name, dst.name)
-            }
-            None => accepts_words(names, dst_level),
-        };
-        diags.push(d.with_help(help));
+        diags.push(wrong_way(model, a, (source, dest), (src_level, dst_level)));
     }
     let dst = names.level(dst_level);
-    if dst.requires_mtls && !src.meshed {
+    if dst.requires_mtls && !directory.meshed(source) {
+        let src = model.segment(source);
         let mut d = Diagnostic::new(
             Code::E0505,
-            format!("`{}` is unmeshed but `{}` requires mTLS", src.name, dest_name),
+            format!("`{}` is unmeshed but `{}` requires mTLS", src.name, model.dest_name(dest)),
             Label::new(a.header, "this caller has no mesh identity"),
         );
         if let Some(span) = src.unmeshed_span {
@@ -275,6 +260,49 @@ fn check_trust(model: &Model, a: &ast::Allow, source: SegIdx, dest: Dest, diags:
         }
         diags.push(d.with_help(format!("mesh `{}` (remove `unmeshed`), or remove this allow", src.name)));
     }
+}
+
+/// E0502, for an allow whose destination's level does not accept its source's.
+fn wrong_way(
+    model: &Model,
+    a: &ast::Allow,
+    (source, dest): (SegIdx, Dest),
+    (src_level, dst_level): (LevelId, LevelId),
+) -> Diagnostic {
+    let names = &model.names;
+    let (src, dest_name) = (model.segment(source), model.dest_name(dest));
+    let dst = names.level(dst_level);
+    let mut d = Diagnostic::new(
+        Code::E0502,
+        format!(
+            "`{}` (trust `{}`) may not call `{}` (trust `{}`)",
+            src.name,
+            names.level(src_level).name,
+            dest_name,
+            dst.name
+        ),
+        Label::new(a.header, "this allow crosses trust levels the wrong way"),
+    );
+    if let Some(span) = dst.accepts_span() {
+        d = d.with_label(Label::new(span, accepts_words(names, dst_level)));
+    }
+    if let Some(span) = src.trust_span {
+        d = d.with_label(Label::new(span, format!("`{}` is `{}`", src.name, names.level(src_level).name)));
+    }
+    let dst_trust_span = match dest {
+        Dest::Segment(s) => model.segment(s).trust_span,
+        Dest::External(e) => model.external(e).trust_span,
+    };
+    if let Some(span) = dst_trust_span {
+        d = d.with_label(Label::new(span, format!("`{dest_name}` is `{}`", dst.name)));
+    }
+    let help = match dst.decl {
+        Some(_) => {
+            format!("add `{}` to what `{}` accepts, or remove this allow", names.level(src_level).name, dst.name)
+        }
+        None => accepts_words(names, dst_level),
+    };
+    d.with_help(help)
 }
 
 /// Checks every exposure into `model.exposures`. Marks in `used` every segment an

@@ -8,6 +8,7 @@
 //! first error. Nothing here may be quadratic in the policy's size in the common case.
 
 mod decls;
+mod directory;
 mod edges;
 mod forbid;
 mod model;
