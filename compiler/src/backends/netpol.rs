@@ -13,9 +13,9 @@
 //! anything wider than declared (no empty `from`/`to`, no rule without ports, no named
 //! ports, no Service ports), or depend on anything but the policy's sorted order.
 //!
-//! Every rule is assembled first as plain data (`Rules`: peer → ports, both sorted
-//! sets) in one pass over the edges and exposures, then rendered; the Kubernetes types
-//! appear only in the rendering functions.
+//! Every rule is assembled first as plain data (`Rules`: sorted (peer, port) pairs
+//! per segment) in one pass over the edges and exposures, then rendered; the
+//! Kubernetes types appear only in the rendering functions.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -52,16 +52,16 @@ pub const ALLOW_MESH_CONTROL_PLANE: &str = "allow-mesh-control-plane";
 
 /// One end of a connection as NetworkPolicy can name it. The order (segments by name,
 /// then externals, namespaces, CIDRs) is the order of rules in a policy.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Peer {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Peer<'p> {
     /// The segment's pods: its namespace AND its selector, in one peer.
     Segment(SegmentId),
     /// Every address of an external, one ipBlock per CIDR.
     External(ExternalId),
     /// Every pod of a namespace (callers of a managed DNS segment).
-    Namespace(String),
+    Namespace(&'p str),
     /// Clients outside the cluster (callers of a managed ingress controller).
-    Cidr(String),
+    Cidr(&'p str),
 }
 
 /// A port as NetworkPolicy matches it: number and transport. Ordered by number first,
@@ -82,8 +82,11 @@ impl L4Port {
     }
 }
 
-/// The rules of one direction of one segment: who (or whom) on which ports.
-type Rules = BTreeMap<Peer, BTreeSet<L4Port>>;
+/// The rules of one direction of one segment: who (or whom) on which port, one pair
+/// per port, sorted and without repeats once [`connections`] returns. A segment has a
+/// handful; a sorted vector of them costs one allocation, where a map of peers to
+/// sets of ports cost one per peer (hundreds of thousands at 20,000 segments).
+type Rules<'p> = Vec<(Peer<'p>, L4Port)>;
 
 /// Every NetworkPolicy of the policy, sorted by (namespace, name).
 pub fn emit(policy: &Policy) -> Vec<Object> {
@@ -127,12 +130,9 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
 /// unmanaged segments get entries too, and [`emit`] simply never renders them.
 /// Indexed rather than keyed: a search tree over every segment, touched at random by
 /// each edge's far end, cost more than the rest of the backend at 20,000 segments.
-fn connections(policy: &Policy) -> (Vec<Rules>, Vec<Rules>) {
+fn connections(policy: &Policy) -> (Vec<Rules<'_>>, Vec<Rules<'_>>) {
     let mut inbound: Vec<Rules> = vec![Rules::new(); policy.segments.len()];
     let mut outbound: Vec<Rules> = vec![Rules::new(); policy.segments.len()];
-    let add = |rules: &mut [Rules], at: SegmentId, peer: Peer, ports: &[L4Port]| {
-        rules[at.0].entry(peer).or_default().extend(ports.iter().copied());
-    };
 
     for edge in &policy.edges {
         match edge.destination {
@@ -170,18 +170,27 @@ fn connections(policy: &Policy) -> (Vec<Rules>, Vec<Rules>) {
     // controller's business, not the policy's).
     let controller_ports: Vec<L4Port> = policy.controller().ports.iter().map(L4Port::of).collect();
     for cidr in clients {
-        add(&mut inbound, controller, Peer::Cidr(cidr.to_string()), &controller_ports);
+        add(&mut inbound, controller, Peer::Cidr(cidr), &controller_ports);
     }
 
     // A managed DNS segment must answer every pod that `allow-dns` lets query it.
     if let Some(dns) = policy.target.dns {
         let dns_ports: Vec<L4Port> = policy.segment(dns).ports.iter().map(L4Port::of).collect();
         for namespace in &policy.managed_namespaces {
-            add(&mut inbound, dns, Peer::Namespace(namespace.clone()), &dns_ports);
+            add(&mut inbound, dns, Peer::Namespace(namespace), &dns_ports);
         }
     }
 
+    inbound.par_iter_mut().chain(outbound.par_iter_mut()).for_each(|rules| {
+        rules.sort_unstable();
+        rules.dedup();
+    });
     (inbound, outbound)
+}
+
+/// Grants `peer` each of `ports` in the rules of the segment `at`.
+fn add<'p>(rules: &mut [Rules<'p>], at: SegmentId, peer: Peer<'p>, ports: &[L4Port]) {
+    rules[at.0].extend(ports.iter().map(|port| (peer, *port)));
 }
 
 /// The destination ports a connection from `source` to `dest` on `port` carries on the
@@ -233,7 +242,9 @@ fn egress_to_platform(name: &str, namespace: &str, segments: &[&Segment]) -> Opt
     let egress: Vec<NetworkPolicyEgressRule> = segments
         .iter()
         .filter_map(|segment| {
-            let ports: BTreeSet<L4Port> = segment.ports.iter().map(L4Port::of).collect();
+            let mut ports: Vec<L4Port> = segment.ports.iter().map(L4Port::of).collect();
+            ports.sort_unstable();
+            ports.dedup();
             (!ports.is_empty()).then(|| NetworkPolicyEgressRule {
                 to: Some(vec![segment_peer(segment)]),
                 ports: Some(render_ports(&ports)),
@@ -293,15 +304,17 @@ fn egress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<Ne
     })
 }
 
-/// One (peers, ports) pair per peer of `rules`, in order, leaving out any whose peers or
-/// ports would render empty: an empty `from`/`to` or `ports` means "all" to Kubernetes.
+/// One (peers, ports) pair per peer of `rules`, in order, leaving out any whose peers
+/// would render empty: an empty `from`/`to` means "all" to Kubernetes (and every peer
+/// of `rules` has at least one port).
 fn rendered_rules<'a>(
     policy: &'a Policy,
     rules: &'a Rules,
 ) -> impl Iterator<Item = (Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>)> + 'a {
-    rules.iter().filter_map(move |(peer, ports)| {
-        let peers = render_peer(policy, peer);
-        (!peers.is_empty() && !ports.is_empty()).then(|| (peers, render_ports(ports)))
+    rules.chunk_by(|a, b| a.0 == b.0).filter_map(move |run| {
+        let peers = render_peer(policy, &run[0].0);
+        let ports: Vec<L4Port> = run.iter().map(|(_, port)| *port).collect();
+        (!peers.is_empty()).then(|| (peers, render_ports(&ports)))
     })
 }
 
@@ -348,9 +361,9 @@ fn selector(labels: &BTreeMap<String, String>) -> LabelSelector {
     LabelSelector { match_labels: (!labels.is_empty()).then(|| labels.clone()), ..LabelSelector::default() }
 }
 
-/// Numbered ports with their transport, in the set's (numeric) order: never a name,
-/// which would resolve against whatever the pod spec says today.
-fn render_ports(ports: &BTreeSet<L4Port>) -> Vec<NetworkPolicyPort> {
+/// Numbered ports with their transport, in the given (sorted, numeric) order: never a
+/// name, which would resolve against whatever the pod spec says today.
+fn render_ports(ports: &[L4Port]) -> Vec<NetworkPolicyPort> {
     ports
         .iter()
         .map(|p| NetworkPolicyPort {
