@@ -92,6 +92,7 @@ type Rules<'p> = Vec<(Peer<'p>, L4Port)>;
 pub fn emit(policy: &Policy) -> Vec<Object> {
     let managed: BTreeSet<&str> = policy.managed_namespaces.iter().map(String::as_str).collect();
     let (inbound, outbound) = connections(policy);
+    let peers = PeerTexts::new(policy);
 
     // Each namespace's and each segment's policies are independent of the others':
     // build (and serialise) them in parallel. The sort below fixes the order anyway.
@@ -115,8 +116,8 @@ pub fn emit(policy: &Policy) -> Vec<Object> {
         segments
             .par_iter()
             .flat_map_iter(|&(id, segment)| {
-                let ingress = ingress_policy(policy, segment, &inbound[id.0]);
-                let egress = egress_policy(policy, segment, &outbound[id.0]);
+                let ingress = ingress_policy(policy, &peers, segment, &inbound[id.0]);
+                let egress = egress_policy(policy, &peers, segment, &outbound[id.0]);
                 [ingress, egress].into_iter().flatten()
             })
             .map(|np| Object::new(Backend::NetworkPolicy, &np)),
@@ -267,8 +268,8 @@ fn egress_to_platform(name: &str, namespace: &str, segments: &[&Segment]) -> Opt
 
 /// `<slug>-ingress`: the segment's pods accept each source on its ports. `None` when no
 /// rule survives rendering (a policy without rules would only repeat `default-deny`).
-fn ingress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
-    let ingress: Vec<NetworkPolicyIngressRule> = rendered_rules(policy, rules)
+fn ingress_policy(policy: &Policy, peers: &PeerTexts, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
+    let ingress: Vec<NetworkPolicyIngressRule> = rendered_rules(policy, peers, rules)
         .map(|(peers, ports)| NetworkPolicyIngressRule { from: Some(peers), ports: Some(ports) })
         .collect();
     if ingress.is_empty() {
@@ -286,8 +287,8 @@ fn ingress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<N
 }
 
 /// `<slug>-egress`: the segment's pods may call each destination on its ports.
-fn egress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
-    let egress: Vec<NetworkPolicyEgressRule> = rendered_rules(policy, rules)
+fn egress_policy(policy: &Policy, peers: &PeerTexts, segment: &Segment, rules: &Rules) -> Option<NetworkPolicy> {
+    let egress: Vec<NetworkPolicyEgressRule> = rendered_rules(policy, peers, rules)
         .map(|(peers, ports)| NetworkPolicyEgressRule { to: Some(peers), ports: Some(ports) })
         .collect();
     if egress.is_empty() {
@@ -309,18 +310,19 @@ fn egress_policy(policy: &Policy, segment: &Segment, rules: &Rules) -> Option<Ne
 /// of `rules` has at least one port).
 fn rendered_rules<'a>(
     policy: &'a Policy,
+    segments: &'a PeerTexts,
     rules: &'a Rules,
 ) -> impl Iterator<Item = (Vec<NetworkPolicyPeer>, Vec<NetworkPolicyPort>)> + 'a {
     rules.chunk_by(|a, b| a.0 == b.0).filter_map(move |run| {
-        let peers = render_peer(policy, &run[0].0);
+        let peers = render_peer(policy, segments, &run[0].0);
         let ports: Vec<L4Port> = run.iter().map(|(_, port)| *port).collect();
         (!peers.is_empty()).then(|| (peers, render_ports(&ports)))
     })
 }
 
-fn render_peer(policy: &Policy, peer: &Peer) -> Vec<NetworkPolicyPeer> {
+fn render_peer(policy: &Policy, segments: &PeerTexts, peer: &Peer) -> Vec<NetworkPolicyPeer> {
     match peer {
-        Peer::Segment(id) => vec![segment_peer(policy.segment(*id))],
+        Peer::Segment(id) => vec![segments.peer(*id)],
         Peer::External(id) => policy.external(*id).cidrs.iter().map(|cidr| cidr_peer(cidr)).collect(),
         Peer::Namespace(namespace) => vec![NetworkPolicyPeer {
             namespace_selector: Some(namespace_selector(namespace)),
@@ -336,10 +338,62 @@ fn render_peer(policy: &Policy, peer: &Peer) -> Vec<NetworkPolicyPeer> {
 /// mean namespace OR pods). The namespace is named even when it is the policy's own, so
 /// the peer reads the same wherever it appears.
 fn segment_peer(segment: &Segment) -> NetworkPolicyPeer {
+    peer_of(&segment.namespace, selector(&segment.selector))
+}
+
+fn peer_of(namespace: &str, pods: LabelSelector) -> NetworkPolicyPeer {
     NetworkPolicyPeer {
-        namespace_selector: Some(namespace_selector(&segment.namespace)),
-        pod_selector: Some(selector(&segment.selector)),
+        namespace_selector: Some(namespace_selector(namespace)),
+        pod_selector: Some(pods),
         ..NetworkPolicyPeer::default()
+    }
+}
+
+/// Every segment as a rule's peer names it (its namespace, then each label's key and
+/// value), packed end to end. A rule's peer is a segment from anywhere in the policy:
+/// read from the IR, each peer cost a cache miss on the segment, its namespace, its
+/// label tree and each label, 60 % of the rules' building at 20,000 segments (perf),
+/// growing faster than the policy. Read from here, it costs one or two.
+struct PeerTexts {
+    text: String,
+    /// Where each of those strings ends in `text`.
+    ends: Vec<usize>,
+    /// Per segment, the index in `ends` of its namespace; one more closes the last.
+    firsts: Vec<usize>,
+}
+
+impl PeerTexts {
+    fn new(policy: &Policy) -> PeerTexts {
+        let mut texts = PeerTexts { text: String::new(), ends: Vec::new(), firsts: Vec::new() };
+        for segment in &policy.segments {
+            texts.firsts.push(texts.ends.len());
+            texts.push(&segment.namespace);
+            for (key, value) in &segment.selector {
+                texts.push(key);
+                texts.push(value);
+            }
+        }
+        texts.firsts.push(texts.ends.len());
+        texts
+    }
+
+    fn push(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.ends.push(self.text.len());
+    }
+
+    fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    /// The same peer as [`segment_peer`] of the segment `id`.
+    fn peer(&self, id: SegmentId) -> NetworkPolicyPeer {
+        let (namespace, end) = (self.firsts[id.0], self.firsts[id.0 + 1]);
+        let labels: BTreeMap<String, String> =
+            (namespace + 1..end).step_by(2).map(|i| (self.get(i).to_string(), self.get(i + 1).to_string())).collect();
+        let pods = LabelSelector { match_labels: (!labels.is_empty()).then_some(labels), ..LabelSelector::default() };
+        peer_of(self.get(namespace), pods)
     }
 }
 

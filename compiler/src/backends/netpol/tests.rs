@@ -545,3 +545,15 @@ fn the_same_policy_gives_identical_objects() {
         assert_eq!(keys, sorted, "sorted by (namespace, name) and unique");
     }
 }
+
+#[test]
+fn packed_peers_are_the_segments_own() {
+    let mut policy = nginx_istio();
+    // A segment without labels, and one whose label texts run into each other.
+    policy.segments[0].selector.clear();
+    policy.segments[1].selector = labels(&[("a", "bc"), ("ab", "c"), ("tier", "")]);
+    let packed = PeerTexts::new(&policy);
+    for (i, segment) in policy.segments.iter().enumerate() {
+        assert_eq!(packed.peer(SegmentId(i)), segment_peer(segment), "segment {}", segment.name);
+    }
+}
