@@ -46,7 +46,7 @@ fn shuffle_declarations(text: &str, keys: &[u32]) -> String {
     assert!(diagnostics.is_empty());
     let mut pieces: Vec<(u32, usize, &str)> = Vec::new();
     let mut start = 0;
-    for (i, item) in file.items.iter().enumerate() {
+    for (i, item) in file.items().enumerate() {
         let end = item.span().end as usize;
         let key = keys.get(i % keys.len().max(1)).copied().unwrap_or(0);
         pieces.push((key, i, text[start..end].trim()));

@@ -118,29 +118,15 @@ impl Loader {
             Err(error) => {
                 let id = self.loaded.sources.add(name, origin, error.shown_text());
                 self.loaded.diagnostics.push(error.to_diagnostic(id));
-                self.loaded.files.push(ast::File { id, items: Vec::new(), comments: Vec::new() });
+                self.loaded.files.push(ast::File::new(id, Vec::new()));
                 id
             }
         }
     }
 
     fn push(&mut self, key: PathBuf, name: String, id: FileId) {
-        let imports = self
-            .loaded
-            .files
-            .iter()
-            .rev()
-            .find(|f| f.id == id)
-            .map(|f| {
-                f.items
-                    .iter()
-                    .filter_map(|i| match i {
-                        ast::Item::Import(import) => Some(import.clone()),
-                        _ => None,
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let imports =
+            self.loaded.files.iter().rev().find(|f| f.id == id).map(|f| f.imports.clone()).unwrap_or_default();
         self.on_stack.insert(key.clone(), self.stack.len());
         self.stack.push(Frame { key, name, imports, next: 0 });
     }

@@ -229,57 +229,67 @@ impl Names {
 
 /// Collects the declarations of `files` (the loaded files, in load order), moving
 /// them into the table.
-pub fn build(files: Vec<ast::File>, sources: &SourceMap, std_imported: bool) -> (Names, Vec<Diagnostic>) {
-    let mut names = Names { std_imported, ..Names::default() };
-    reserve(&mut names, &files);
+pub fn build(mut files: Vec<ast::File>, sources: &SourceMap, std_imported: bool) -> (Names, Vec<Diagnostic>) {
+    // Allows, exposures and forbids need no name of their own: each list moves whole.
+    let mut names = Names {
+        std_imported,
+        allows: concat(files.iter_mut().map(|f| std::mem::take(&mut f.allows))),
+        exposes: concat(files.iter_mut().map(|f| std::mem::take(&mut f.exposes))),
+        forbids: concat(files.iter_mut().map(|f| std::mem::take(&mut f.forbids))),
+        ..Names::default()
+    };
+    let segments = files.iter().map(|f| f.segments.len()).sum();
+    let externals = files.iter().map(|f| f.externals.len()).sum();
+    names.segments.reserve_exact(segments);
+    names.externals.reserve_exact(externals);
+    names.user.reserve(segments + externals);
     let mut diags = Vec::new();
     let mut trust: Option<ast::TrustBlock> = None;
     let mut targets: HashMap<String, Span> = HashMap::new();
     for file in files {
         let std = matches!(sources.get(file.id).origin, Origin::Std(_));
-        for item in file.items {
-            match item {
-                ast::Item::Import(_) => {}
-                ast::Item::Trust(block) => match &trust {
-                    None => trust = Some(block),
-                    Some(first) => diags.push(
-                        Diagnostic::new(
-                            Code::E0206,
-                            "a second `trust` block",
-                            Label::new(block.keyword_span, "second trust block"),
-                        )
-                        .with_label(Label::new(first.keyword_span, "the first trust block"))
-                        .with_help("declare every level, lowest first, in one `trust` block"),
-                    ),
-                },
-                ast::Item::Target(t) => match targets.get(&t.name.text) {
-                    Some(first) => diags.push(duplicate("target", &t.name, *first)),
-                    None => {
-                        targets.insert(t.name.text.clone(), t.name.span);
-                        names.targets.push(t);
-                    }
-                },
-                ast::Item::Segment(s) => {
-                    if std {
-                        names.std.insert(s.name.text.clone(), SegIdx(names.segments.len()));
-                        let display = format!("std.{}", s.name.text);
-                        names.segments.push(SegmentDecl { ast: s, std: true, display });
-                    } else if declare(&mut names, &mut diags, &s.name, "segment") {
-                        let idx = SegIdx(names.segments.len());
-                        names.user.insert(s.name.text.clone(), Named::Segment(idx));
-                        let display = s.name.text.clone();
-                        names.segments.push(SegmentDecl { ast: s, std: false, display });
+        for block in file.trusts {
+            match &trust {
+                None => trust = Some(block),
+                Some(first) => diags.push(
+                    Diagnostic::new(
+                        Code::E0206,
+                        "a second `trust` block",
+                        Label::new(block.keyword_span, "second trust block"),
+                    )
+                    .with_label(Label::new(first.keyword_span, "the first trust block"))
+                    .with_help("declare every level, lowest first, in one `trust` block"),
+                ),
+            }
+        }
+        for t in file.targets {
+            match targets.get(&t.name.text) {
+                Some(first) => diags.push(duplicate("target", &t.name, *first)),
+                None => {
+                    targets.insert(t.name.text.clone(), t.name.span);
+                    names.targets.push(t);
+                }
+            }
+        }
+        // Segments and externals share one namespace: they are declared in source
+        // order, so that of two with one name the later is the duplicate.
+        let (mut segments, mut externals) = (file.segments.into_iter(), file.externals.into_iter());
+        for kind in &file.order {
+            match kind {
+                ast::ItemKind::Segment => {
+                    if let Some(s) = segments.next() {
+                        declare_segment(&mut names, &mut diags, s, std);
                     }
                 }
-                ast::Item::External(e) => {
-                    if declare(&mut names, &mut diags, &e.name, "external") {
-                        names.user.insert(e.name.text.clone(), Named::External(ExtIdx(names.externals.len())));
-                        names.externals.push(e);
+                ast::ItemKind::External => {
+                    if let Some(e) = externals.next() {
+                        if declare(&mut names, &mut diags, &e.name, "external") {
+                            names.user.insert(e.name.text.clone(), Named::External(ExtIdx(names.externals.len())));
+                            names.externals.push(e);
+                        }
                     }
                 }
-                ast::Item::Allow(a) => names.allows.push(a),
-                ast::Item::Expose(e) => names.exposes.push(e),
-                ast::Item::Forbid(f) => names.forbids.push(f),
+                _ => {}
             }
         }
     }
@@ -287,27 +297,29 @@ pub fn build(files: Vec<ast::File>, sources: &SourceMap, std_imported: bool) -> 
     (names, diags)
 }
 
-/// Makes room for every declaration of `files` at once. Grown one push at a time, a
-/// list of 100,000 allows is copied a dozen times, each time into fresh memory that
-/// the kernel must zero first: a tenth of `check` at 20,000 segments.
-fn reserve(names: &mut Names, files: &[ast::File]) {
-    let (mut segments, mut externals, mut allows, mut exposes, mut forbids) = (0, 0, 0, 0, 0);
-    for item in files.iter().flat_map(|file| &file.items) {
-        match item {
-            ast::Item::Segment(_) => segments += 1,
-            ast::Item::External(_) => externals += 1,
-            ast::Item::Allow(_) => allows += 1,
-            ast::Item::Expose(_) => exposes += 1,
-            ast::Item::Forbid(_) => forbids += 1,
-            ast::Item::Import(_) | ast::Item::Trust(_) | ast::Item::Target(_) => {}
-        }
+fn declare_segment(names: &mut Names, diags: &mut Vec<Diagnostic>, s: ast::Segment, std: bool) {
+    if std {
+        names.std.insert(s.name.text.clone(), SegIdx(names.segments.len()));
+        let display = format!("std.{}", s.name.text);
+        names.segments.push(SegmentDecl { ast: s, std: true, display });
+    } else if declare(names, diags, &s.name, "segment") {
+        let idx = SegIdx(names.segments.len());
+        names.user.insert(s.name.text.clone(), Named::Segment(idx));
+        let display = s.name.text.clone();
+        names.segments.push(SegmentDecl { ast: s, std: false, display });
     }
-    names.segments.reserve_exact(segments);
-    names.externals.reserve_exact(externals);
-    names.user.reserve(segments + externals);
-    names.allows.reserve_exact(allows);
-    names.exposes.reserve_exact(exposes);
-    names.forbids.reserve_exact(forbids);
+}
+
+/// The lists joined in order. The one list that is not empty, as in a policy of one
+/// file, is given back as it is: 100,000 allows are not copied.
+fn concat<T>(lists: impl Iterator<Item = Vec<T>>) -> Vec<T> {
+    let mut lists = lists.filter(|list| !list.is_empty()).collect::<Vec<_>>().into_iter();
+    let Some(mut joined) = lists.next() else { return Vec::new() };
+    joined.reserve_exact(lists.as_slice().iter().map(Vec::len).sum());
+    for mut list in lists {
+        joined.append(&mut list);
+    }
+    joined
 }
 
 fn duplicate(kind: &str, name: &ast::Ident, first: Span) -> Diagnostic {

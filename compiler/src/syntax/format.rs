@@ -28,29 +28,29 @@ struct Line {
 /// AST, and text that did not parse is not in it.
 pub fn format(file: &File, source: &SourceFile) -> String {
     let mut lines = Vec::new();
-    for item in &file.items {
+    for item in file.items() {
         print_item(item, &mut lines);
     }
     render(&lines, &file.comments, source)
 }
 
-fn print_item(item: &Item, out: &mut Vec<Line>) {
+fn print_item(item: ItemRef<'_>, out: &mut Vec<Line>) {
     match item {
-        Item::Import(import) => out.push(line(0, format!("import {}", value(&import.path)), import.span.range())),
-        Item::Trust(trust) => print_trust(trust, out),
-        Item::Target(target) => {
+        ItemRef::Import(import) => out.push(line(0, format!("import {}", value(&import.path)), import.span.range())),
+        ItemRef::Trust(trust) => print_trust(trust, out),
+        ItemRef::Target(target) => {
             let header = format!("target {}", target.name.text);
             print_block(header, target.span.start as usize, &target.block, out);
         }
-        Item::Segment(segment) => {
+        ItemRef::Segment(segment) => {
             let header = format!("segment {} in {}", segment.name.text, segment.namespace.text);
             print_block(header, segment.span.start as usize, &segment.block, out);
         }
-        Item::External(external) => {
+        ItemRef::External(external) => {
             let header = format!("external {}", external.name.text);
             print_block(header, external.span.start as usize, &external.block, out);
         }
-        Item::Allow(allow) => {
+        ItemRef::Allow(allow) => {
             let header = format!("allow {} -> {}", reference(&allow.source), endpoint(&allow.destination));
             match &allow.block {
                 Some(block) if !block.properties.is_empty() => {
@@ -59,11 +59,11 @@ fn print_item(item: &Item, out: &mut Vec<Line>) {
                 _ => out.push(line(0, header, allow.span.range())),
             }
         }
-        Item::Expose(expose) => {
+        ItemRef::Expose(expose) => {
             let header = format!("expose {}", endpoint(&expose.target));
             print_block(header, expose.span.start as usize, &expose.block, out);
         }
-        Item::Forbid(forbid) => {
+        ItemRef::Forbid(forbid) => {
             let arrow = if forbid.transitive { "->*" } else { "->" };
             let text = format!("forbid {} {arrow} {}", reference(&forbid.source), reference(&forbid.destination));
             out.push(line(0, text, forbid.span.range()));

@@ -30,7 +30,7 @@ pub(super) fn parse_with(sources: &SourceMap, file: FileId, fast: FastPath) -> (
     let text = sources.get(file).text.as_str();
     let lex = lexical::scan(file, text);
     let mut diagnostics = lex.diagnostics;
-    let mut items = Vec::new();
+    let mut file_ast = File::new(file, Vec::new());
     let mut pos = skip_trivia(text, 0);
     while pos < text.len() {
         // Well-formed declarations take the direct parser; pest parses the rest again,
@@ -41,7 +41,9 @@ pub(super) fn parse_with(sources: &SourceMap, file: FileId, fast: FastPath) -> (
         };
         match parsed {
             Ok((item, end)) => {
-                items.extend(item);
+                if let Some(item) = item {
+                    file_ast.push(item);
+                }
                 // An empty match cannot happen (every declaration starts with a
                 // keyword), but guarantee progress regardless.
                 pos = skip_trivia(text, end.max(pos + 1));
@@ -59,7 +61,7 @@ pub(super) fn parse_with(sources: &SourceMap, file: FileId, fast: FastPath) -> (
             }
         }
     }
-    let file_ast = File { id: file, items, comments: lex.comments };
+    file_ast.comments = lex.comments;
     (file_ast, diagnostics)
 }
 
@@ -570,16 +572,30 @@ mod tests {
     fn spans_cover_exactly_the_written_text() {
         let (file, diags, sources) = parse_text("expose web:http { host \"a.example\" }\nallow a -> b:c   // x\n\n");
         assert!(diags.is_empty());
-        let Item::Expose(expose) = &file.items[0] else { panic!() };
+        let items: Vec<_> = file.items().collect();
+        let ItemRef::Expose(expose) = items[0] else { panic!() };
         assert_eq!(sources.snippet(expose.block.properties[0].values[0].span), "\"a.example\"");
-        assert_eq!(sources.snippet(file.items[1].span()), "allow a -> b:c");
+        assert_eq!(sources.snippet(items[1].span()), "allow a -> b:c");
+    }
+
+    #[test]
+    fn declarations_of_every_kind_come_back_in_source_order() {
+        let text = "allow a -> b:c\nsegment b in n { trust t }\nforbid a -> b\nallow b -> a:d\nexternal e { cidr 10.0.0.0/8 }\nsegment a in n { trust t }\n";
+        let (file, diags, sources) = parse_text(text);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!((file.allows.len(), file.segments.len()), (2, 2));
+        let snippets: Vec<&str> =
+            file.items().map(|item| sources.snippet(item.span()).split_whitespace().take(2).last().unwrap()).collect();
+        assert_eq!(snippets, ["a", "b", "a", "b", "e", "a"]);
+        assert!(matches!(file.items().nth(2), Some(ItemRef::Forbid(_))));
+        assert!(matches!(file.items().nth(4), Some(ItemRef::External(_))));
     }
 
     #[test]
     fn values_lists_stop_at_the_next_keyword_and_newlines_do_not_matter() {
         let (file, diags, _) = parse_text("segment a in b { select app=a tier=x\n account svc port http\n 80/http }");
         assert!(diags.is_empty(), "{diags:?}");
-        let Item::Segment(seg) = &file.items[0] else { panic!() };
+        let Some(ItemRef::Segment(seg)) = file.items().next() else { panic!() };
         let texts: Vec<Vec<&str>> =
             seg.block.properties.iter().map(|p| p.values.iter().map(|v| v.text.as_str()).collect()).collect();
         assert_eq!(texts, vec![vec!["app=a", "tier=x"], vec!["svc"], vec!["http", "80/http"]]);
@@ -590,7 +606,7 @@ mod tests {
         let (file, diags, _) = parse_text("segment a in b { selct x }\nallow a => b:c\nforbid a -> b\n");
         assert_eq!(diags.len(), 2, "{diags:?}");
         assert!(diags.iter().all(|d| d.code == Code::E0101));
-        assert_eq!(file.items.len(), 1, "the forbid still parses");
+        assert_eq!(file.items().count(), 1, "the forbid still parses");
         assert_eq!(diags[0].help.as_deref(), Some("did you mean `select`?"));
     }
 
@@ -599,7 +615,7 @@ mod tests {
         let (file, diags, _) = parse_text("segment a in b { trust x\nsegment c in d { trust y }\n");
         assert_eq!(diags.len(), 1);
         assert!(diags[0].message.contains("found `segment`"), "{}", diags[0].message);
-        assert_eq!(file.items.len(), 1);
+        assert_eq!(file.items().count(), 1);
     }
 
     #[test]
@@ -657,7 +673,7 @@ mod tests {
     fn the_std_prefix_is_part_of_a_reference() {
         let (file, diags, _) = parse_text("allow std.prometheus -> api:metrics");
         assert!(diags.is_empty());
-        let Item::Allow(allow) = &file.items[0] else { panic!() };
+        let Some(ItemRef::Allow(allow)) = file.items().next() else { panic!() };
         assert!(allow.source.std);
         assert_eq!(allow.source.name.text, "prometheus");
         assert_eq!(allow.source.display(), "std.prometheus");
