@@ -9,6 +9,7 @@
 use std::collections::BTreeSet;
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
 
 use crate::backends::object_name;
 use crate::check::{self, Dest, Model, PortDecl};
@@ -208,15 +209,15 @@ fn merge_allows(
     segment_id: impl Fn(SegIdx) -> Option<SegmentId> + Sync,
     external_id: &[ExternalId],
 ) -> Vec<Edge> {
-    // (source, destination, port declaration, allow). A destination's port names are
-    // unique, so ordering by name orders as the ports themselves do; the stable sort
-    // keeps each edge's allows in source order.
-    let mut keyed: Vec<(SegmentId, Destination, &PortDecl, &check::Allow)> = Vec::with_capacity(model.allows.len());
+    let ports = PortTable::new(model);
+    // (source, destination, the port's rank by name, its slot in `ports`, allow). The
+    // stable sort keeps each edge's allows in source order.
+    let mut keyed: Vec<(SegmentId, Destination, u32, usize, &check::Allow)> = Vec::with_capacity(model.allows.len());
     for a in &model.allows {
         let Some(source) = segment_id(a.source) else {
             continue;
         };
-        let Some(decl) = model.dest_ports(a.destination).get(a.port).filter(|d| d.spec.is_some()) else {
+        let Some((slot, rank)) = ports.find(a.destination, a.port) else {
             continue;
         };
         let destination = match a.destination {
@@ -226,20 +227,20 @@ fn merge_allows(
         let Some(destination) = destination else {
             continue;
         };
-        keyed.push((source, destination, decl, a));
+        keyed.push((source, destination, rank, slot, a));
     }
-    keyed.par_sort_by(|x, y| (x.0, x.1, &x.2.name).cmp(&(y.0, y.1, &y.2.name)));
+    keyed.par_sort_by_key(|x| (x.0, x.1, x.2));
 
-    let groups: Vec<_> = keyed.chunk_by(|x, y| (x.0, x.1, &x.2.name) == (y.0, y.1, &y.2.name)).collect();
+    let groups: Vec<_> = keyed.chunk_by(|x, y| (x.0, x.1, x.2) == (y.0, y.1, y.2)).collect();
     groups
         .into_par_iter()
         .filter_map(|group| {
-            let (source, destination, decl, _) = group[0];
-            let port = port(decl)?;
+            let (source, destination, _, slot, _) = group[0];
+            let port = ports.port(slot)?;
             // `None` once one allow is unrestricted.
             let mut rules: Option<BTreeSet<HttpRule>> = Some(BTreeSet::new());
             let mut decls = Vec::with_capacity(group.len());
-            for (_, _, _, a) in group {
+            for (_, _, _, _, a) in group {
                 decls.push(a.header);
                 let restricted = port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty());
                 if !restricted {
@@ -260,6 +261,84 @@ fn merge_allows(
         .collect()
 }
 
+/// Every port of every segment and external in one list of a few bytes each, with
+/// its rank by name among its destination's ports (the order of an edge's port), and
+/// each distinct port name once. Merging looks up the port of each allow here, in no
+/// order: from the model, each lookup read a destination's list of declarations and
+/// then the port's name, in a different place in memory every time, and lowering's
+/// share of that grew 3 to 6× when the policy doubled (docs/performance.md).
+struct PortTable {
+    /// Where each destination's ports start in `ports`: the segments by index, then
+    /// the externals.
+    start: Vec<usize>,
+    /// `None` for a port without a number and protocol (which `check` reported).
+    ports: Vec<Option<PortEntry>>,
+    /// The distinct port names (`http`, `metrics`, …: few, and shared by most
+    /// segments), by [`PortEntry::name`].
+    names: Vec<String>,
+    segments: usize,
+}
+
+#[derive(Clone, Copy)]
+struct PortEntry {
+    name: u32,
+    rank: u32,
+    number: u16,
+    protocol: Protocol,
+}
+
+impl PortTable {
+    fn new(model: &Model) -> PortTable {
+        let lists = || model.segments.iter().map(|s| &s.ports).chain(model.externals.iter().map(|e| &e.ports));
+        let mut table = PortTable {
+            start: Vec::with_capacity(model.segments.len() + model.externals.len()),
+            ports: Vec::with_capacity(lists().map(Vec::len).sum()),
+            names: Vec::new(),
+            segments: model.segments.len(),
+        };
+        let mut name_ids: FxHashMap<&str, u32> = FxHashMap::default();
+        let mut by_name: Vec<usize> = Vec::new();
+        for decls in lists() {
+            let first = table.ports.len();
+            table.start.push(first);
+            by_name.clear();
+            by_name.extend(0..decls.len());
+            by_name.sort_unstable_by(|a, b| decls[*a].name.cmp(&decls[*b].name));
+            table.ports.extend(decls.iter().map(|d| {
+                let (number, protocol) = d.spec?;
+                let name = *name_ids.entry(&d.name).or_insert_with(|| {
+                    table.names.push(d.name.clone());
+                    (table.names.len() - 1) as u32
+                });
+                Some(PortEntry { name, rank: 0, number, protocol })
+            }));
+            for (rank, i) in by_name.iter().enumerate() {
+                if let Some(entry) = &mut table.ports[first + i] {
+                    entry.rank = rank as u32;
+                }
+            }
+        }
+        table
+    }
+
+    /// The slot and rank of port `index` of `dest`, if that port lowers.
+    fn find(&self, dest: Dest, index: usize) -> Option<(usize, u32)> {
+        let d = match dest {
+            Dest::Segment(s) => s.0,
+            Dest::External(e) => self.segments + e.0,
+        };
+        let end = self.start.get(d + 1).copied().unwrap_or(self.ports.len());
+        let slot = self.start.get(d)? + index;
+        let entry = self.ports[..end].get(slot)?.as_ref()?;
+        Some((slot, entry.rank))
+    }
+
+    fn port(&self, slot: usize) -> Option<Port> {
+        let entry = self.ports.get(slot)?.as_ref()?;
+        Some(Port { name: self.names[entry.name as usize].clone(), number: entry.number, protocol: entry.protocol })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +348,28 @@ mod tests {
         assert_eq!(path_match("/*"), PathMatch::Prefix("/".into()));
         assert_eq!(path_match("/api/*"), PathMatch::Prefix("/api".into()));
         assert_eq!(path_match("/healthz"), PathMatch::Exact("/healthz".into()));
+    }
+
+    #[test]
+    fn the_port_table_ranks_each_destinations_ports_by_name_and_keeps_names_once() {
+        let text = "trust {\n  app\n}\n\
+            segment a in n {\n  trust app\n  select app=a\n  port web 80/http\n  port admin 81/http\n  port db 5432/tcp\n}\n\
+            segment b in n {\n  trust app\n  select app=b\n  port web 8080/http\n}\n\
+            external x {\n  cidr 10.0.0.0/8\n  port admin 443/tcp\n}\n";
+        let compiled = crate::driver::compile_text("t.seg", text);
+        assert!(!compiled.has_errors(), "{:?}", compiled.diagnostics);
+        let model = &compiled.model;
+        let segment = |name: &str| Dest::Segment(SegIdx(model.segments.iter().position(|s| s.name == name).unwrap()));
+        let table = PortTable::new(model);
+        let port = |dest, index| table.find(dest, index).map(|(slot, rank)| (rank, table.port(slot).unwrap()));
+        let http = |name: &str, number| Port { name: name.into(), number, protocol: Protocol::Http };
+        let tcp = |name: &str, number| Port { name: name.into(), number, protocol: Protocol::Tcp };
+        assert_eq!(port(segment("a"), 0), Some((2, http("web", 80))));
+        assert_eq!(port(segment("a"), 1), Some((0, http("admin", 81))));
+        assert_eq!(port(segment("a"), 2), Some((1, tcp("db", 5432))));
+        assert_eq!(port(segment("a"), 3), None, "a port past a's own is not b's");
+        assert_eq!(port(segment("b"), 0), Some((0, http("web", 8080))));
+        assert_eq!(port(Dest::External(crate::resolve::ExtIdx(0)), 0), Some((0, tcp("admin", 443))));
+        assert_eq!(table.names.len(), 3, "web, admin and db, once each: {:?}", table.names);
     }
 }
