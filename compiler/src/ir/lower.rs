@@ -91,11 +91,13 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
     let mut order: Vec<SegIdx> = (0..model.segments.len()).filter(|i| included[*i]).map(SegIdx).collect();
     order.par_sort_unstable_by(|a, b| model.segment(*a).name.cmp(&model.segment(*b).name));
     // SegIdx -> SegmentId, for the included segments.
-    let mut segment_id: Vec<Option<SegmentId>> = vec![None; model.segments.len()];
+    // u32 (`u32::MAX` for none): merging looks up both ends of every allow here, and
+    // at 20,000 segments a list of `Option<SegmentId>` (16 bytes each) outgrew the cache.
+    let mut segment_id: Vec<u32> = vec![u32::MAX; model.segments.len()];
     for (i, s) in order.iter().enumerate() {
-        segment_id[s.0] = Some(SegmentId(i));
+        segment_id[s.0] = i as u32;
     }
-    let segment_id = |s: SegIdx| segment_id[s.0];
+    let segment_id = |s: SegIdx| Some(segment_id[s.0]).filter(|i| *i != u32::MAX).map(|i| SegmentId(i as usize));
 
     // Each segment, edge and exposure lowers on its own: in parallel, in order.
     let segments: Vec<Segment> = order
@@ -210,14 +212,14 @@ fn merge_allows(
     external_id: &[ExternalId],
 ) -> Vec<Edge> {
     let ports = PortTable::new(model);
-    // (source, destination, the port's rank by name, its slot in `ports`, allow). The
-    // stable sort keeps each edge's allows in source order.
-    let mut keyed: Vec<(SegmentId, Destination, u32, usize, &check::Allow)> = Vec::with_capacity(model.allows.len());
+    // (source, destination, port, allow), the port copied out of the table now, while
+    // it is in the cache. The stable sort keeps each edge's allows in source order.
+    let mut keyed: Vec<(SegmentId, Destination, PortEntry, &check::Allow)> = Vec::with_capacity(model.allows.len());
     for a in &model.allows {
         let Some(source) = segment_id(a.source) else {
             continue;
         };
-        let Some((slot, rank)) = ports.find(a.destination, a.port) else {
+        let Some(port) = ports.find(a.destination, a.port) else {
             continue;
         };
         let destination = match a.destination {
@@ -227,20 +229,20 @@ fn merge_allows(
         let Some(destination) = destination else {
             continue;
         };
-        keyed.push((source, destination, rank, slot, a));
+        keyed.push((source, destination, port, a));
     }
-    keyed.par_sort_by_key(|x| (x.0, x.1, x.2));
+    keyed.par_sort_by_key(|x| (x.0, x.1, x.2.rank));
 
-    let groups: Vec<_> = keyed.chunk_by(|x, y| (x.0, x.1, x.2) == (y.0, y.1, y.2)).collect();
+    let groups: Vec<_> = keyed.chunk_by(|x, y| (x.0, x.1, x.2.rank) == (y.0, y.1, y.2.rank)).collect();
     groups
         .into_par_iter()
         .filter_map(|group| {
-            let (source, destination, _, slot, _) = group[0];
-            let port = ports.port(slot)?;
+            let (source, destination, port, _) = group[0];
+            let port = ports.port(port);
             // `None` once one allow is unrestricted.
             let mut rules: Option<BTreeSet<HttpRule>> = Some(BTreeSet::new());
             let mut decls = Vec::with_capacity(group.len());
-            for (_, _, _, _, a) in group {
+            for (_, _, _, a) in group {
                 decls.push(a.header);
                 let restricted = port.protocol.is_http() && !(a.methods.is_empty() && a.paths.is_empty());
                 if !restricted {
@@ -321,21 +323,19 @@ impl PortTable {
         table
     }
 
-    /// The slot and rank of port `index` of `dest`, if that port lowers.
-    fn find(&self, dest: Dest, index: usize) -> Option<(usize, u32)> {
+    /// Port `index` of `dest`, if that port lowers.
+    fn find(&self, dest: Dest, index: usize) -> Option<PortEntry> {
         let d = match dest {
             Dest::Segment(s) => s.0,
             Dest::External(e) => self.segments + e.0,
         };
         let end = self.start.get(d + 1).copied().unwrap_or(self.ports.len());
         let slot = self.start.get(d)? + index;
-        let entry = self.ports[..end].get(slot)?.as_ref()?;
-        Some((slot, entry.rank))
+        *self.ports[..end].get(slot)?
     }
 
-    fn port(&self, slot: usize) -> Option<Port> {
-        let entry = self.ports.get(slot)?.as_ref()?;
-        Some(Port { name: self.names[entry.name as usize].clone(), number: entry.number, protocol: entry.protocol })
+    fn port(&self, entry: PortEntry) -> Port {
+        Port { name: self.names[entry.name as usize].clone(), number: entry.number, protocol: entry.protocol }
     }
 }
 
@@ -361,7 +361,7 @@ mod tests {
         let model = &compiled.model;
         let segment = |name: &str| Dest::Segment(SegIdx(model.segments.iter().position(|s| s.name == name).unwrap()));
         let table = PortTable::new(model);
-        let port = |dest, index| table.find(dest, index).map(|(slot, rank)| (rank, table.port(slot).unwrap()));
+        let port = |dest, index| table.find(dest, index).map(|entry| (entry.rank, table.port(entry)));
         let http = |name: &str, number| Port { name: name.into(), number, protocol: Protocol::Http };
         let tcp = |name: &str, number| Port { name: name.into(), number, protocol: Protocol::Tcp };
         assert_eq!(port(segment("a"), 0), Some((2, http("web", 80))));
