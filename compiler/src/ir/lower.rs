@@ -40,7 +40,16 @@ fn sorted_ports(decls: &[PortDecl]) -> Vec<Port> {
 }
 
 fn sorted_paths<'a>(paths: impl IntoIterator<Item = &'a String>) -> Vec<PathMatch> {
-    paths.into_iter().map(|p| path_match(p)).collect::<BTreeSet<_>>().into_iter().collect()
+    sorted_set(paths.into_iter().map(|p| path_match(p)).collect())
+}
+
+/// `values` sorted and without repeats. A list sorted in place, not a `BTreeSet`: the
+/// lists are short (an allow's methods and paths), and a set's first node alone is
+/// some hundreds of bytes of fresh memory per list.
+fn sorted_set<T: Ord>(mut values: Vec<T>) -> Vec<T> {
+    values.sort_unstable();
+    values.dedup();
+    values
 }
 
 /// Lowers `model` for `target`. `source_name` is the root file's name as the user gave it.
@@ -140,11 +149,10 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
         .iter()
         .map(|i| {
             let e = &model.externals[*i];
-            let cidrs: BTreeSet<String> = e.cidrs.iter().cloned().collect();
             External {
                 name: e.name.clone(),
                 slug: object_name(&[&e.name]),
-                cidrs: cidrs.into_iter().collect(),
+                cidrs: sorted_set(e.cidrs.clone()),
                 ports: sorted_ports(&e.ports),
                 decl: e.header,
             }
@@ -159,14 +167,13 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
             let segment = segment_id(e.segment)?;
             let port = port(model.segment(e.segment).ports.get(e.port)?)?;
             let paths = if e.paths.is_empty() { vec![PathMatch::Prefix("/".into())] } else { sorted_paths(&e.paths) };
-            let sources: BTreeSet<String> = e.sources.iter().cloned().collect();
             Some(Exposure {
                 segment,
                 port,
                 host: e.host.clone(),
                 paths,
                 tls_secret: e.tls.clone(),
-                sources: sources.into_iter().collect(),
+                sources: sorted_set(e.sources.clone()),
                 auth_url: e.auth_url.clone(),
                 decl: e.header,
             })
@@ -240,7 +247,7 @@ fn merge_allows(
             let (source, destination, port, _) = group[0];
             let port = ports.port(port);
             // `None` once one allow is unrestricted.
-            let mut rules: Option<BTreeSet<HttpRule>> = Some(BTreeSet::new());
+            let mut rules: Option<Vec<HttpRule>> = Some(Vec::new());
             let mut decls = Vec::with_capacity(group.len());
             for (_, _, _, a) in group {
                 decls.push(a.header);
@@ -248,14 +255,11 @@ fn merge_allows(
                 if !restricted {
                     rules = None;
                 } else if let Some(rules) = &mut rules {
-                    rules.insert(HttpRule {
-                        methods: a.methods.iter().cloned().collect::<BTreeSet<_>>().into_iter().collect(),
-                        paths: sorted_paths(&a.paths),
-                    });
+                    rules.push(HttpRule { methods: sorted_set(a.methods.clone()), paths: sorted_paths(&a.paths) });
                 }
             }
             let l7 = match rules {
-                Some(rules) if !rules.is_empty() => L7::Rules(rules.into_iter().collect()),
+                Some(rules) if !rules.is_empty() => L7::Rules(sorted_set(rules)),
                 _ => L7::Any,
             };
             Some(Edge { source, destination, port, l7, decls })
@@ -348,6 +352,17 @@ mod tests {
         assert_eq!(path_match("/*"), PathMatch::Prefix("/".into()));
         assert_eq!(path_match("/api/*"), PathMatch::Prefix("/api".into()));
         assert_eq!(path_match("/healthz"), PathMatch::Exact("/healthz".into()));
+    }
+
+    #[test]
+    fn sets_are_sorted_without_repeats() {
+        assert_eq!(sorted_set(vec!["POST", "GET", "POST", "DELETE"]), ["DELETE", "GET", "POST"]);
+        // In `PathMatch`'s order: exact paths before prefixes.
+        let paths = ["/b/*", "/c", "/b/*", "/a"].map(String::from);
+        assert_eq!(
+            sorted_paths(&paths),
+            [PathMatch::Exact("/a".into()), PathMatch::Exact("/c".into()), PathMatch::Prefix("/b".into())]
+        );
     }
 
     #[test]
