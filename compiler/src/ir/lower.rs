@@ -106,7 +106,7 @@ pub fn lower(model: &Model, target: &check::Target, source_name: &str) -> Result
     for (i, s) in order.iter().enumerate() {
         segment_id[s.0] = i as u32;
     }
-    let segment_id = |s: SegIdx| Some(segment_id[s.0]).filter(|i| *i != u32::MAX).map(|i| SegmentId(i as usize));
+    let segment_id = |s: SegIdx| (segment_id[s.0] != u32::MAX).then(|| SegmentId(segment_id[s.0] as usize));
 
     // Each segment, edge and exposure lowers on its own: in parallel, in order.
     let segments: Vec<Segment> = order
