@@ -49,7 +49,7 @@ impl Adjacency {
     fn new(nodes: usize, mut edges: Vec<Edge>, end: fn(&Edge) -> u32) -> Adjacency {
         // Stable. Allows are mostly declared source by source, and a sort would take
         // a buffer half the list's size (fresh memory) even when there is nothing to do.
-        if !edges.is_sorted_by_key(end) {
+        if !edges.windows(2).all(|w| end(&w[0]) <= end(&w[1])) {
             edges.sort_by_key(end);
         }
         let mut first = vec![0; nodes + 1];
