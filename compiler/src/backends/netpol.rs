@@ -209,8 +209,8 @@ fn wire_ports(proxied: &[bool], source: SegmentId, dest: SegmentId, port: &Port)
 
 /// Under Linkerd, whether each segment (by [`SegmentId`]) runs Linkerd's proxy; empty
 /// under any other mesh. One flag per segment because [`wire_ports`] asks for both
-/// ends of every edge: reading the far end's [`Segment`] at random instead made the
-/// backend grow 2.3 to 2.4× when the policy doubled.
+/// ends of every edge: reading the far end's [`Segment`] instead is a read at random
+/// per edge, which at 20,000 segments misses the cache.
 fn linkerd_proxied(policy: &Policy) -> Vec<bool> {
     match policy.target.mesh {
         MeshKind::Linkerd => policy.segments.iter().map(|s| s.meshed).collect(),
@@ -372,7 +372,7 @@ struct PeerTexts {
     /// a NUL, which no Kubernetes name, label key or value contains (the checker
     /// validates them). A separator rather than a list of where each text ends: that
     /// list was twice the size of the texts, and at 20,000 segments the two no longer
-    /// fitted a core's cache (the backend grew 2.3× when the policy doubled).
+    /// fitted a core's cache (their reads grew 3.4× when the policy doubled, by perf).
     text: String,
     /// Where each segment's texts start in `text`; one more closes the last.
     starts: Vec<u32>,
