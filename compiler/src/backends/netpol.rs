@@ -90,40 +90,36 @@ type Rules<'p> = Vec<(Peer<'p>, L4Port)>;
 
 /// Every NetworkPolicy of the policy, sorted by (namespace, name).
 pub fn emit(policy: &Policy) -> Vec<Object> {
-    let managed: BTreeSet<&str> = policy.managed_namespaces.iter().map(String::as_str).collect();
     let (inbound, outbound) = connections(policy);
     let peers = PeerTexts::new(policy);
-
-    // Each namespace's and each segment's policies are independent of the others':
-    // build (and serialise) them in parallel. The sort below fixes the order anyway.
-    let mut objects: Vec<Object> = policy
+    let segments = super::segments_by_namespace(policy);
+    // Namespaces share nothing (a policy's name is unique in its namespace): build
+    // them in parallel, each sorted on its own; collecting keeps namespace order.
+    // Sorting every object at once moved each 112-byte object a dozen times and took
+    // a scratch buffer of half of them, fresh memory at 20,000 segments (perf).
+    policy
         .managed_namespaces
         .par_iter()
         .flat_map_iter(|namespace| {
-            let dns = allow_dns(policy, namespace);
-            let control_plane = allow_mesh_control_plane(policy, namespace);
-            [Some(default_deny(namespace)), dns, control_plane].into_iter().flatten()
-        })
-        .map(|np| Object::new(Backend::NetworkPolicy, &np))
-        .collect();
-    let segments: Vec<(SegmentId, &Segment)> = policy
-        .managed_segments()
-        // A managed segment lives in a managed namespace by construction; checking again
-        // keeps the promise "nothing outside the managed namespaces" local to this file.
-        .filter(|(_, segment)| managed.contains(segment.namespace.as_str()))
-        .collect();
-    objects.par_extend(
-        segments
-            .par_iter()
-            .flat_map_iter(|&(id, segment)| {
+            let segments = segments.get(namespace.as_str()).map_or(&[][..], Vec::as_slice);
+            let mut objects: Vec<Object> = [
+                Some(default_deny(namespace)),
+                allow_dns(policy, namespace),
+                allow_mesh_control_plane(policy, namespace),
+            ]
+            .into_iter()
+            .flatten()
+            .chain(segments.iter().filter(|(_, segment)| segment.managed).flat_map(|&(id, segment)| {
                 let ingress = ingress_policy(policy, &peers, segment, &inbound[id.0]);
                 let egress = egress_policy(policy, &peers, segment, &outbound[id.0]);
                 [ingress, egress].into_iter().flatten()
-            })
-            .map(|np| Object::new(Backend::NetworkPolicy, &np)),
-    );
-    objects.par_sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    objects
+            }))
+            .map(|np| Object::new(Backend::NetworkPolicy, &np))
+            .collect();
+            objects.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+            objects
+        })
+        .collect()
 }
 
 /// Every allowed connection, from both ends: (what each segment accepts, what each
