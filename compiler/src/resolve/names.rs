@@ -7,10 +7,8 @@
 //! Must not: validate values or apply any rule about edges (that is `check`).
 
 use std::collections::HashMap;
-use std::hash::BuildHasher;
 
-use hashbrown::hash_table::{Entry, HashTable};
-use rustc_hash::FxBuildHasher;
+use rustc_hash::FxHashMap;
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Label, Origin, SourceMap, Span};
 use crate::syntax::ast;
@@ -91,66 +89,12 @@ pub struct Names {
     /// The number of levels the user declared (the trust block's lines that count).
     pub user_levels: usize,
     pub std_imported: bool,
-    /// The user's segments and externals: every reference of a policy is looked up here.
-    user: UserNames,
+    /// FxHash: every reference of a policy is looked up here, and the keys come from
+    /// the policy's own files (no hash flooding to defend against).
+    user: FxHashMap<String, Named>,
     std: HashMap<String, SegIdx>,
     /// Every level by name, so that a lookup does not scan the levels.
     level_ids: HashMap<String, LevelId>,
-}
-
-/// The user's names, packed: the names one after the other in one string, and a table
-/// of where each starts, what it names and its hash. A lookup reads the table and the
-/// string, both small enough to stay in a core's cache; a map keyed by `String` read
-/// each candidate's key from wherever it was allocated, and the 200,000 lookups of a
-/// 20,000-segment policy grew 2.7× per doubling (perf). FxHash: the keys come from the
-/// policy's own files (no hash flooding to defend against).
-#[derive(Debug, Clone, Default)]
-struct UserNames {
-    text: String,
-    table: HashTable<UserName>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct UserName {
-    start: u32,
-    len: u32,
-    hash: u64,
-    named: Named,
-}
-
-impl UserNames {
-    fn reserve(&mut self, names: usize) {
-        self.table.reserve(names, |entry| entry.hash);
-    }
-
-    fn name(&self, entry: &UserName) -> &str {
-        &self.text[entry.start as usize..][..entry.len as usize]
-    }
-
-    fn get(&self, name: &str) -> Option<Named> {
-        let hash = FxBuildHasher.hash_one(name);
-        self.table.find(hash, |entry| entry.hash == hash && self.name(entry) == name).map(|entry| entry.named)
-    }
-
-    /// Records what `name` names, replacing what it named before.
-    fn insert(&mut self, name: &str, named: Named) {
-        let hash = FxBuildHasher.hash_one(name);
-        let (text, table) = (&mut self.text, &mut self.table);
-        let same = |entry: &UserName| entry.hash == hash && &text[entry.start as usize..][..entry.len as usize] == name;
-        match table.entry(hash, same, |entry| entry.hash) {
-            Entry::Occupied(mut entry) => entry.get_mut().named = named,
-            Entry::Vacant(slot) => {
-                let start = u32::try_from(text.len()).expect("a policy's names fit in 4 GiB");
-                text.push_str(name);
-                slot.insert(UserName { start, len: name.len() as u32, hash, named });
-            }
-        }
-    }
-
-    /// Every name, in no particular order.
-    fn names(&self) -> impl Iterator<Item = &str> {
-        self.table.iter().map(|entry| self.name(entry))
-    }
 }
 
 /// The built-in levels and the names the user may not declare.
@@ -210,7 +154,7 @@ impl Names {
             return self.lookup_std(&r.name.text, r.span).map(Named::Segment);
         }
         if let Some(named) = self.user.get(&r.name.text) {
-            return Ok(named);
+            return Ok(*named);
         }
         if let Some(id) = self.level_ids.get(&r.name.text) {
             return Ok(Named::Level(*id));
@@ -220,7 +164,7 @@ impl Names {
             format!("unknown segment or external `{}`", r.name.text),
             Label::new(r.span, "not declared in any file of this compilation"),
         );
-        let candidates = self.user.names().chain(self.levels.iter().map(|l| l.name.as_str()));
+        let candidates = self.user.keys().map(String::as_str).chain(self.levels.iter().map(|l| l.name.as_str()));
         if let Some(s) = did_you_mean(&r.name.text, candidates) {
             d = d.with_help(format!("did you mean `{s}`?"));
         } else if self.std.contains_key(&r.name.text) {
@@ -340,7 +284,7 @@ pub fn build(mut files: Vec<ast::File>, sources: &SourceMap, std_imported: bool)
                 ast::ItemKind::External => {
                     if let Some(e) = externals.next() {
                         if declare(&mut names, &mut diags, &e.name, "external") {
-                            names.user.insert(&e.name.text, Named::External(ExtIdx(names.externals.len())));
+                            names.user.insert(e.name.text.clone(), Named::External(ExtIdx(names.externals.len())));
                             names.externals.push(e);
                         }
                     }
@@ -360,7 +304,7 @@ fn declare_segment(names: &mut Names, diags: &mut Vec<Diagnostic>, s: ast::Segme
         names.segments.push(SegmentDecl { ast: s, std: true, display });
     } else if declare(names, diags, &s.name, "segment") {
         let idx = SegIdx(names.segments.len());
-        names.user.insert(&s.name.text, Named::Segment(idx));
+        names.user.insert(s.name.text.clone(), Named::Segment(idx));
         let display = s.name.text.clone();
         names.segments.push(SegmentDecl { ast: s, std: false, display });
     }
@@ -395,7 +339,7 @@ fn declare(names: &mut Names, diags: &mut Vec<Diagnostic>, name: &ast::Ident, ki
         diags.push(reserved(name));
         return false;
     }
-    if let Some(first) = names.user.get(&name.text).and_then(|n| names.decl_span(n)) {
+    if let Some(first) = names.user.get(&name.text).and_then(|n| names.decl_span(*n)) {
         diags.push(duplicate(kind, name, first));
         return false;
     }
@@ -429,7 +373,7 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<as
             diags.push(reserved(&decl.name));
         } else if let Some(first) = kept_by_name.get(decl.name.text.as_str()) {
             diags.push(duplicate("trust level", &decl.name, *first));
-        } else if let Some(other) = names.user.get(&decl.name.text).and_then(|n| names.decl_span(n)) {
+        } else if let Some(other) = names.user.get(&decl.name.text).and_then(|n| names.decl_span(*n)) {
             diags.push(duplicate("trust level", &decl.name, other));
         } else {
             kept_by_name.insert(&decl.name.text, decl.name.span);
@@ -481,31 +425,5 @@ fn build_levels(names: &mut Names, diags: &mut Vec<Diagnostic>, trust: Option<as
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn user_names_find_each_name_and_only_whole_names() {
-        let mut names = UserNames::default();
-        names.reserve(3);
-        names.insert("web", Named::Segment(SegIdx(0)));
-        names.insert("webhook", Named::Segment(SegIdx(1)));
-        names.insert("stripe", Named::External(ExtIdx(0)));
-        assert_eq!(names.get("web"), Some(Named::Segment(SegIdx(0))));
-        assert_eq!(names.get("webhook"), Some(Named::Segment(SegIdx(1))));
-        assert_eq!(names.get("stripe"), Some(Named::External(ExtIdx(0))));
-        // Names are packed end to end: a prefix or a join of two is not a name.
-        for absent in ["we", "webwebhook", "hook", ""] {
-            assert_eq!(names.get(absent), None, "{absent:?}");
-        }
-        names.insert("web", Named::External(ExtIdx(1)));
-        assert_eq!(names.get("web"), Some(Named::External(ExtIdx(1))), "a second insert replaces");
-        let mut all: Vec<&str> = names.names().collect();
-        all.sort_unstable();
-        assert_eq!(all, ["stripe", "web", "webhook"]);
     }
 }
