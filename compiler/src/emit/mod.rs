@@ -116,11 +116,7 @@ pub fn render(source_name: &str, target: &str, objects: &[Object]) -> Result<Vec
 /// component is byte by byte with the separator ordered before every other byte
 /// (`ns/x` < `ns-a/x`, as `ns` < `ns-a`).
 pub fn path_order(a: &Path, b: &Path) -> Ordering {
-    byte_path_order(a.as_os_str().as_encoded_bytes(), b.as_os_str().as_encoded_bytes())
-}
-
-/// [`path_order`] of the paths' bytes.
-fn byte_path_order(a: &[u8], b: &[u8]) -> Ordering {
+    let (a, b) = (a.as_os_str().as_encoded_bytes(), b.as_os_str().as_encoded_bytes());
     let rank = |byte: u8| if std::path::is_separator(char::from(byte)) { 0 } else { u16::from(byte) + 1 };
     match first_difference(a, b) {
         Some(i) => rank(a[i]).cmp(&rank(b[i])),
