@@ -195,7 +195,7 @@ fn entry(content: &str) -> Option<Option<(Value, &str)>> {
         }
         return Some(Some((Value::String(key.into()), rest)));
     }
-    let colon = content.find(": ").or_else(|| content.strip_suffix(':').map(str::len));
+    let colon = colon_space(content).or_else(|| content.strip_suffix(':').map(str::len));
     let Some(colon) = colon else {
         // `a:b` is a plain scalar in YAML, but a colon is worth a second look.
         return if content.contains(':') { None } else { Some(None) };
@@ -240,7 +240,25 @@ fn plain_text(text: &str) -> bool {
         [b'-' | b'?' | b':', second, ..] => *second != b' ',
         [first, ..] => !b" -?:,[]{}#&*!|>'\"%@`".contains(first),
     };
-    starts_plain && !(text.ends_with(' ') || text.ends_with(':') || text.contains(" #") || text.contains(": "))
+    starts_plain
+        && !(text.ends_with(' ') || text.ends_with(':') || space_hash(text).is_some() || colon_space(text).is_some())
+}
+
+// The two searches below look for the rarer byte of the pair and check its
+// neighbour. A two-byte `&str` pattern (`text.find(": ")`) sets up a general
+// substring searcher at every call, which on lines this short cost more than the
+// search: 4 % of `verify`'s CPU time at 10,000 segments (perf).
+
+/// Where the first `": "` of `text` starts.
+fn colon_space(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b':', bytes).find(|&i| bytes.get(i + 1) == Some(&b' '))
+}
+
+/// Where the first `" #"` of `text` starts.
+fn space_hash(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'#', bytes).find(|&i| i > 0 && bytes[i - 1] == b' ').map(|i| i - 1)
 }
 
 /// A single-quoted scalar's value (`''` is a quote) and the text after its closing

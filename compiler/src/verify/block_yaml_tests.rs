@@ -189,6 +189,16 @@ proptest! {
     }
 }
 
+proptest! {
+    /// The byte searches find what `str::find` finds, wherever the pair sits (at
+    /// either end, repeated, or with one byte of it alone).
+    #[test]
+    fn pair_searches_agree_with_str_find(text in "[a: #]{0,12}") {
+        prop_assert_eq!(super::colon_space(&text), text.find(": "));
+        prop_assert_eq!(super::space_hash(&text), text.find(" #"));
+    }
+}
+
 /// The reader is of use only if it reads what it is given: most random written
 /// documents must be inside the subset.
 #[test]
