@@ -353,8 +353,8 @@ pub fn verify_files(
     files: Vec<manifests::File>,
 ) -> Result<Vec<Diagnostic>, manifests::ReadError> {
     let world = World::new(policy);
-    let layers = reads::from_files(policy, files)?;
-    Ok(compare_layers(sources, dir, &world, layers))
+    let read = reads::read_files(policy, files)?;
+    Ok(compare_layers(sources, dir, &world, read))
 }
 
 /// [`verify`] of objects already parsed from `dir`.
@@ -365,15 +365,18 @@ pub fn verify_manifests(
     manifests: Vec<Manifest>,
 ) -> Vec<Diagnostic> {
     let world = World::new(policy);
-    let layers = reads::from_manifests(policy, manifests);
-    compare_layers(sources, dir, &world, layers)
+    let read = reads::read_manifests(policy, manifests);
+    compare_layers(sources, dir, &world, read)
 }
 
 /// What the layers allow against what the policy declares.
-fn compare_layers(sources: &mut SourceMap, dir: &Path, world: &World, layers: reads::Layers) -> Vec<Diagnostic> {
+fn compare_layers(sources: &mut SourceMap, dir: &Path, world: &World, read: reads::Read) -> Vec<Diagnostic> {
+    // What the policy declares is worked out once the objects' trees are freed, so it
+    // reuses their memory, and beside the layers' indexing, which leaves a core idle
+    // (Linkerd's is the longest: at 10,000 segments it sorts 34,000 Servers and routes
+    // by age; `Declared::new` took 40 ms after it on one core).
+    let (layers, declared) = rayon::join(|| read.into_layers(), || Declared::new(world));
     let reads::Layers { netpol, mesh, ingress, problems } = layers;
-    // Worked out once the objects' trees are freed, so it reuses their memory.
-    let declared = Declared::new(world);
     let mut report = Reporter::new(sources, dir);
     for problem in &problems {
         report.problem(problem);

@@ -139,26 +139,40 @@ impl<'p> Readers<'p> {
     }
 }
 
-/// The layers of objects already parsed.
-pub fn from_manifests(policy: &Policy, manifests: Vec<Manifest>) -> Layers {
+/// What the layers read of a directory's objects, before they index it
+/// ([`Read::into_layers`]).
+pub struct Read<'p> {
+    readers: Readers<'p>,
+    by_layer: ByLayer,
+}
+
+impl Read<'_> {
+    /// The layers, each indexing what it read (side by side).
+    pub fn into_layers(self) -> Layers {
+        self.readers.layers(self.by_layer)
+    }
+}
+
+/// What the layers read of objects already parsed.
+pub fn read_manifests(policy: &Policy, manifests: Vec<Manifest>) -> Read<'_> {
     let readers = Readers::new(policy);
-    let read = manifests
+    let by_layer = manifests
         .into_par_iter()
         .fold(ByLayer::default, |mut out, manifest| {
             readers.read(manifest, &mut out);
             out
         })
         .reduce(ByLayer::default, ByLayer::append);
-    readers.layers(read)
+    Read { readers, by_layer }
 }
 
-/// The layers of the objects in `files`, each parsed and read at once: the first file
-/// that is not valid YAML (in file order) is the error.
-pub fn from_files(policy: &Policy, files: Vec<File>) -> Result<Layers, ReadError> {
+/// What the layers read of the objects in `files`, each parsed and read at once: the
+/// first file that is not valid YAML (in file order) is the error.
+pub fn read_files(policy: &Policy, files: Vec<File>) -> Result<Read<'_>, ReadError> {
     let readers = Readers::new(policy);
     // Not `try_fold`: it stops at whichever error a worker meets first, and the error
     // reported must be the first in file order. A run that failed skips its later files.
-    let read = files
+    let by_layer = files
         .into_par_iter()
         .fold(
             || Ok(ByLayer::default()),
@@ -171,7 +185,7 @@ pub fn from_files(policy: &Policy, files: Vec<File>) -> Result<Layers, ReadError
             },
         )
         .reduce(|| Ok(ByLayer::default()), append_run)?;
-    Ok(readers.layers(read))
+    Ok(Read { readers, by_layer })
 }
 
 #[cfg(test)]
@@ -192,7 +206,7 @@ mod tests {
         }
         let policy = shop(IngressKind::Nginx, MeshKind::Istio);
         for _ in 0..20 {
-            match from_files(&policy, files(dir.path()).unwrap()) {
+            match read_files(&policy, files(dir.path()).unwrap()) {
                 Err(ReadError::Yaml(path, _)) => assert!(path.ends_with("f037.yaml"), "{}", path.display()),
                 Err(e) => panic!("unexpected error: {e}"),
                 Ok(_) => panic!("broken files were read"),
