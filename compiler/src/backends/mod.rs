@@ -103,8 +103,10 @@ impl fmt::Display for Backend {
 pub fn emit_all(policy: &Policy) -> Vec<Object> {
     let per_backend: Vec<Vec<Object>> = Backend::for_target(policy).into_par_iter().map(|b| b.emit(policy)).collect();
     let mut objects = Vec::with_capacity(per_backend.iter().map(Vec::len).sum());
-    for mut backend in per_backend {
-        objects.append(&mut backend);
+    // Moved in parallel: the joined list is fresh memory (11 MB at 10,000 segments
+    // under `edge`), which one thread took up to 45 ms to fault in (perf).
+    for backend in per_backend {
+        objects.par_extend(backend);
     }
     objects
 }
