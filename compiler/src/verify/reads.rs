@@ -1,7 +1,9 @@
 //! What the target's layers read of a directory's objects, object by object.
 //!
 //! Takes: the lowered policy's target and the objects (or the files) under the
-//! directory, in order. Gives: the layers, and the problems they found reading.
+//! directory, in order. Gives: what each layer read ([`Read`]), and from it the
+//! layers, each indexing its part, and the problems they found reading. The caller
+//! turns one into the other, so it can run other work beside the indexing.
 //! Must not: keep an object's YAML tree once its layer has read it, or change the
 //! order the layers see objects in (later objects replace earlier ones).
 //!
