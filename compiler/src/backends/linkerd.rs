@@ -12,7 +12,7 @@
 //! - where some caller may send only some requests (methods, paths, exposed paths) or
 //!   the kubelet probes the port: `HTTPRoute`s on the Server, named
 //!   `SEGMENT-PORT-CALLERS`, each with an `AuthorizationPolicy` of the same name for the
-//!   callers it admits (see [`routes`] for why routes are grouped by caller set), plus
+//!   callers it admits (see `routes` for why routes are grouped by caller set), plus
 //!   `SEGMENT-PORT-default`, a catch-all route that keeps the unrestricted callers'
 //!   other requests routable;
 //! - a `MeshTLSAuthentication` per set of callers, named after them, listing their

@@ -6,7 +6,7 @@
 //! by port name; an `ipAllowList` Middleware when the exposure lists client ranges and
 //! a `forwardAuth` Middleware when it names an auth URL, both beside the route in the
 //! exposed segment's namespace.
-//! Must not: emit a matcher wider than the declared path (see [`path_rule`]), or route
+//! Must not: emit a matcher wider than the declared path (see `path_rule`), or route
 //! anything an exposure does not declare.
 //!
 //! The CRDs are typed here as plain serde structs, checked against Traefik v3's

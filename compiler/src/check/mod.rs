@@ -1,6 +1,6 @@
 //! Checking: every rule of the language, over the resolved declarations.
 //!
-//! Takes: [`Loaded`] files and their [`Names`]. Gives: a [`Model`] holding every
+//! Takes: [`Loaded`] files and their [`Names`](crate::resolve::Names). Gives: a [`Model`] holding every
 //! declaration with its values parsed (what lowering reads), and a diagnostic for every
 //! broken rule; a declaration with an error is kept as far as it is meaningful so that
 //! later rules still run and every error of a run is reported.

@@ -1,6 +1,6 @@
 //! Syntax: source text to an AST with spans.
 //!
-//! Takes: the text of one `.seg` file in the [`SourceMap`].
+//! Takes: the text of one `.seg` file in the [`SourceMap`](crate::diag::SourceMap).
 //! Gives: an [`ast::File`] holding every declaration that parsed, and diagnostics for
 //! what did not; the parser resumes at the next top-level declaration, so every
 //! syntax error of a file is reported in one run.

@@ -753,7 +753,7 @@ impl Layer for LinkerdPolicies {
 
     /// Sources an authorization names by identity one by one; ports open to every
     /// network, every meshed client or by a namespace's default, as classes of
-    /// sources alike to every object of this directory (see [`Self::source_classes`]).
+    /// sources alike to every object of this directory (see `Self::source_classes`).
     fn candidate_groups(&self, world: &World) -> Candidates {
         let mut by_identity: BTreeMap<String, Vec<&Endpoint>> = BTreeMap::new();
         for endpoint in &world.endpoints {

@@ -1,7 +1,7 @@
 //! Verify: prove from the manifests themselves that every layer allows exactly what
 //! the policy declares.
 //!
-//! Takes: a lowered [`Policy`](crate::ir::Policy) and every object of a directory,
+//! Takes: a lowered [`Policy`] and every object of a directory,
 //! whoever wrote them: its files ([`manifests::files`]), each read by the layers as it
 //! is parsed (`reads.rs`), or objects already parsed ([`manifests::read_dir`]).
 //! Gives: per layer, the connections (and for L7 layers, requests) it allows, computed
